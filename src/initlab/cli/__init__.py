@@ -1,0 +1,61 @@
+"""The ``initlab`` command line: thin click groups that parse, call the library, print.
+
+Any :class:`initlab.errors.InitlabError` (and click's own usage errors) becomes one line on
+stderr and exit status 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from initlab.errors import InitlabError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.version_option(package_name="initlab")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """initlab: how should I initialize this network, and what does my init do to it?"""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _register() -> None:
+    # Each command lives in its own module; importing them here keeps `initlab --help` whole.
+    from initlab.cli import compare_cmd, inits_cmd, probe_cmd, report_cmd
+
+    for module in (inits_cmd, probe_cmd, compare_cmd, report_cmd):
+        for command in getattr(module, "COMMANDS", ()):
+            cli.add_command(command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: one-line errors, exit status 2 on bad input."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="initlab", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        if debug:
+            raise
+        click.echo(f"Error: {e.format_message()}", err=True)
+        sys.exit(2)
+    except InitlabError as e:
+        if debug:
+            raise
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)

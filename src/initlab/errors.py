@@ -1,0 +1,41 @@
+"""Errors initlab raises on bad input.
+
+Every error is one line that says what was wrong, what is allowed, and (for names) the
+closest valid one. The CLI turns any :class:`InitlabError` into that line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class InitlabError(Exception):
+    """Base class of every error initlab raises on purpose."""
+
+
+class InitSpecError(InitlabError, ValueError):
+    """A spec (initializer, optimizer, schedule, dataset, model...) could not be understood."""
+
+
+class ConfigError(InitlabError, ValueError):
+    """A configuration file or option has an unknown key, a wrong type or a bad value."""
+
+
+class DataError(InitlabError):
+    """A data file is missing, truncated, corrupted or has the wrong checksum."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """Return ``" Did you mean 'x'?"`` for the closest choice, or ``""`` when none is close."""
+    close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def unknown_name(kind: str, name: str, choices: Iterable[str]) -> str:
+    """One-line message for an unknown name, scikit-learn style."""
+    choices = sorted(set(choices))
+    return (
+        f"Unknown {kind} '{name}'.{did_you_mean(name, choices)} "
+        f"Allowed: {', '.join(choices)}."
+    )

@@ -1,0 +1,121 @@
+"""Plain records of runs: dataclasses of floats, ints, strings and lists.
+
+These never import torch, so a report can be rebuilt from a results store anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class RunConfig:
+    """The fully resolved settings of ONE model run (one init x one seed).
+
+    ``key()`` hashes everything that changes the numbers, so rerunning a command finds its
+    finished runs. ``extra`` holds later options (schedules, regularizers...) as plain data.
+    """
+
+    dataset: str
+    arch: str
+    activation: str
+    init: str  # canonical spec string of the initializer
+    seed: int  # seed index
+    optimizer: str  # canonical spec string, e.g. "sgd" or "adam:betas=0.9,0.999"
+    lr: float
+    batch_size: int
+    steps: int
+    eval_every: int = 100
+    target_loss: float = 0.5
+    bias_init: str = "zeros"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        return cls(**d)
+
+    def key(self) -> str:
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class MetricSeries:
+    """One metric over training: parallel lists of steps and values."""
+
+    name: str
+    steps: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+
+    def append(self, step: int, value: float) -> None:
+        self.steps.append(int(step))
+        self.values.append(float(value))
+
+
+@dataclass
+class RunRecord:
+    """Everything one finished (or diverged) run produced.
+
+    ``metrics`` maps names to series: ``train_loss`` (every step), ``lr`` (every step),
+    ``val_loss``, ``val_acc``, ``test_loss``, ``test_acc`` (every ``eval_every`` steps and at
+    the end). The scalar fields are the headline numbers of the run.
+    """
+
+    config: RunConfig
+    status: str = "finished"  # "finished" | "diverged" | "failed"
+    final_train_loss: float = float("nan")  # mean train loss of the last 100 steps
+    test_accuracy: float = float("nan")
+    test_loss: float = float("nan")
+    steps_to_target: int | None = None  # first step whose train loss <= target_loss
+    diverged_step: int | None = None
+    wall_time: float = 0.0
+    metrics: dict[str, MetricSeries] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.config.key()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["key"] = self.key
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunRecord:
+        d = dict(d)
+        d.pop("key", None)
+        d["config"] = RunConfig.from_dict(d["config"])
+        d["metrics"] = {k: MetricSeries(**v) for k, v in d.get("metrics", {}).items()}
+        return cls(**d)
+
+
+@dataclass
+class Stat:
+    """Mean, std and 95% confidence half-width (t-distribution) over seeds."""
+
+    mean: float
+    std: float
+    ci95: float
+    values: list[float]
+
+
+@dataclass
+class InitSummary:
+    """One row of a comparison: an init aggregated over its seeds."""
+
+    init: str
+    seeds: int
+    final_train_loss: Stat
+    test_accuracy: Stat
+    steps_to_target: Stat | None
+    diverged: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
