@@ -1,0 +1,17 @@
+"""The initializer library: registry, formula schemes, fans, gains, tracing and ``init_``."""
+
+from initlab.initializers import schemes, simple, torch_default  # noqa: F401  (registers)
+from initlab.initializers.apply import init_
+from initlab.initializers.registry import Initializer, LayerContext, get, names, register
+from initlab.initializers.report import InitReport, InitRow
+
+__all__ = [
+    "Initializer",
+    "InitReport",
+    "InitRow",
+    "LayerContext",
+    "get",
+    "init_",
+    "names",
+    "register",
+]

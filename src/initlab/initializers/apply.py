@@ -1,0 +1,229 @@
+"""``init_``: apply one scheme to a whole model from one generator, with a report.
+
+>>> import torch, initlab
+>>> model = torch.nn.Sequential(torch.nn.Linear(784, 100), torch.nn.ReLU(), torch.nn.Linear(100, 10))
+>>> report = initlab.init_(model, "auto", generator=torch.Generator().manual_seed(0))
+>>> report.row("0.weight").activation, round(report.row("0.weight").gain, 3)
+('relu', 1.414)
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+
+import torch
+from torch import nn
+
+from initlab.errors import InitSpecError
+from initlab.initializers.activations import Activation, resolve
+from initlab.initializers.fans import module_blocks, tensor_fans
+from initlab.initializers.registry import Initializer, LayerContext, get
+from initlab.initializers.report import InitReport, InitRow
+from initlab.initializers.schemes import Auto
+from initlab.initializers.trace import Found, find_activations, is_weight_layer
+
+NORM_LAYERS = (
+    nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm,
+    nn.modules.instancenorm._InstanceNorm, nn.RMSNorm,
+)  # fmt: skip
+Rules = Iterable[tuple[str, "str | dict | Initializer"]] | Mapping[str, "str | dict | Initializer"]
+
+
+def default_generator(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _parse_rules(rules: Rules | None) -> list[tuple[str, Initializer]]:
+    if rules is None:
+        return []
+    items = rules.items() if isinstance(rules, Mapping) else rules
+    out = []
+    for item in items:
+        try:
+            pattern, spec = item
+        except (TypeError, ValueError):
+            raise InitSpecError(
+                f"Bad rule {item!r}: a rule is a (parameter-name glob, spec) pair, "
+                "e.g. ('*.bias', 'constant:value=0.1')."
+            ) from None
+        out.append((str(pattern), get(spec)))
+    return out
+
+
+def _explicit(nonlinearity, names: list[str]) -> dict[str, Found]:
+    if isinstance(nonlinearity, Mapping):
+        found = {}
+        for name in names:
+            for pattern, act in nonlinearity.items():
+                if fnmatch.fnmatchcase(name, pattern):
+                    found[name] = Found(resolve(act), "explicit")
+                    break
+        return found
+    act = resolve(nonlinearity)
+    return {name: Found(act, "explicit") for name in names}
+
+
+def init_(
+    model: nn.Module,
+    scheme: str | dict | Initializer = "auto",
+    *,
+    bias: str | dict | Initializer | None = None,
+    rules: Rules | None = None,
+    generator: torch.Generator | None = None,
+    nonlinearity: str | Activation | Mapping | None = None,
+    example_input=None,
+    data=None,
+) -> InitReport:
+    """Initialize every parameter of ``model`` in place and report what was done.
+
+    ``scheme`` fills weights; ``bias`` fills biases (``None``: zeros, or the scheme's own bias
+    rule for ``torch_default``). ``rules`` is an ordered list of (parameter-name glob, spec)
+    overrides; the first matching rule wins. Normalization layers get weight 1, bias 0.
+    ``nonlinearity`` (a name, or a dict of module-name glob -> name) overrides what ``auto``
+    finds by tracing. All draws come from ``generator`` (``None``: a generator seeded 0),
+    in float32 on the generator's device, then are cast to each parameter's dtype and device.
+    """
+    spec = get(scheme)
+    if spec.data_driven:
+        return spec.apply(  # type: ignore[attr-defined]
+            model, data=data, generator=generator or default_generator(), bias=bias,
+            rules=rules, example_input=example_input,
+        )  # fmt: skip
+    if data is not None:
+        raise InitSpecError(
+            f"Initializer '{spec.name}' is a formula scheme and does not use data; drop data= "
+            "or use a data-driven scheme such as 'lsuv'."
+        )
+    report = InitReport()
+    if generator is None:
+        generator = default_generator()
+        report.notes.append("no generator given: used torch.Generator().manual_seed(0)")
+    rule_list = _parse_rules(rules)
+    bias_spec = get(bias) if bias is not None else None
+    found = _activations(model, spec, rule_list, nonlinearity, example_input, report)
+    fill_model(model, spec, bias_spec, rule_list, found, generator, report)
+    return report
+
+
+def _activations(model, spec, rule_list, nonlinearity, example_input, report):
+    layer_names = [n for n, m in model.named_modules() if is_weight_layer(m)]
+    if nonlinearity is not None:
+        report.notes.append("activations given by nonlinearity=")
+        return _explicit(nonlinearity, layer_names)
+    if not (isinstance(spec, Auto) or any(isinstance(s, Auto) for _, s in rule_list)):
+        return {}
+    found, note = find_activations(model, example_input)
+    report.notes.append(note)
+    return found
+
+
+def fill_model(
+    model: nn.Module,
+    spec: Initializer,
+    bias_spec: Initializer | None,
+    rule_list: list[tuple[str, Initializer]],
+    found: Mapping[str, Found],
+    generator: torch.Generator,
+    report: InitReport,
+) -> None:
+    """Fill every parameter of every module (shared parameters once) into ``report``."""
+    seen: dict[int, str] = {}
+    for mod_name, module in model.named_modules():
+        weight = getattr(module, "weight", None)
+        weight_fan_in = 1
+        torch_fan_in = 1
+        if isinstance(weight, torch.Tensor) and weight.dim() >= 2:
+            weight_fan_in = module_blocks(module, "weight", tuple(weight.shape))[0].fan_in
+            torch_fan_in = tensor_fans(tuple(weight.shape))[0]
+        for pname, param in module.named_parameters(recurse=False):
+            full = f"{mod_name}.{pname}" if mod_name else pname
+            if id(param) in seen:
+                report.skipped.append((full, f"shared with {seen[id(param)]}; filled once"))
+                continue
+            seen[id(param)] = full
+            if param.device.type == "meta":
+                report.skipped.append(
+                    (full, "on the meta device: build on meta, call model.to_empty(device=...), "
+                           "then init_")  # fmt: skip
+                )
+                continue
+            chosen = _choose(full, pname, param, module, spec, bias_spec, rule_list)
+            if chosen is None:
+                report.skipped.append(
+                    (full, f"{type(module).__name__} is not a layer initlab knows; add a rule "
+                           f"such as ('{full}', 'normal:std=0.02') to initialize it")  # fmt: skip
+                )
+                continue
+            activation = found.get(mod_name)
+            ctx_fans = _fans(module, pname, param, weight_fan_in)
+            ctx = LayerContext(
+                fan_in=ctx_fans[0].fan_in, fan_out=ctx_fans[0].fan_out,
+                shape=tuple(param.shape), activation=activation.activation if activation else None,
+                module=module, param_name=pname, torch_fan_in=torch_fan_in,
+            )  # fmt: skip
+            blocks = _fill(param, chosen, ctx, ctx_fans, generator)
+            if isinstance(module, nn.Embedding) and module.padding_idx is not None and pname == "weight":
+                with torch.no_grad():
+                    param[module.padding_idx].zero_()
+            report.rows.append(
+                InitRow(
+                    name=full, shape=list(param.shape), fan_in=ctx.fan_in, fan_out=ctx.fan_out,
+                    scheme=chosen.to_spec(), gain=chosen.gain_for(ctx),
+                    target_std=chosen.target_std(ctx),
+                    realized_std=float(param.detach().float().std()) if param.numel() > 1 else 0.0,
+                    activation=_act_name(activation, module), blocks=blocks,
+                )  # fmt: skip
+            )
+
+
+def _act_name(found: Found | None, module: nn.Module) -> str | None:
+    if found is None:
+        return None
+    return found.activation.spec if found.activation is not None else "none"
+
+
+def _choose(full, pname, param, module, spec, bias_spec, rule_list) -> Initializer | None:
+    for pattern, rule_spec in rule_list:
+        if fnmatch.fnmatchcase(full, pattern):
+            return rule_spec
+    is_bias = param.dim() == 1 and "bias" in pname
+    if isinstance(module, NORM_LAYERS):
+        return get("zeros") if is_bias else get("ones")
+    if not is_weight_layer(module):
+        return None
+    if is_bias:
+        if bias_spec is not None:
+            return bias_spec
+        return spec if getattr(spec, "owns_bias", False) else get("zeros")
+    return spec
+
+
+def _fans(module, pname, param, weight_fan_in):
+    if param.dim() >= 2:
+        return module_blocks(module, pname, tuple(param.shape))
+    from initlab.initializers.fans import Block
+
+    return [Block(0, param.shape[0] if param.dim() else 1, weight_fan_in, weight_fan_in)]
+
+
+def _fill(param, chosen: Initializer, ctx: LayerContext, blocks, generator) -> int:
+    device = generator.device
+    shape = tuple(param.shape)
+    if chosen.per_block and len(blocks) > 1:
+        parts = []
+        for b in blocks:
+            bshape = (b.stop - b.start, *shape[1:])
+            bctx = LayerContext(
+                fan_in=b.fan_in, fan_out=b.fan_out, shape=bshape, activation=ctx.activation,
+                module=ctx.module, param_name=ctx.param_name, torch_fan_in=ctx.torch_fan_in,
+            )  # fmt: skip
+            parts.append(chosen.sample(bshape, bctx, generator, device))
+        values = torch.cat(parts, dim=0)
+        n = len(blocks)
+    else:
+        values = chosen.sample(shape, ctx, generator, device)
+        n = 1
+    with torch.no_grad():
+        param.copy_(values.to(device=param.device, dtype=param.dtype))
+    return n

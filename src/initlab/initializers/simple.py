@@ -1,0 +1,220 @@
+"""Constant, uniform, normal, truncated normal, orthogonal, identity and sparse schemes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from initlab.errors import InitSpecError
+from initlab.initializers import distributions as D
+from initlab.initializers.registry import Initializer, register
+from initlab.initializers.schemes import _check_positive
+
+
+@register("zeros")
+@dataclass(frozen=True)
+class Zeros(Initializer):
+    formula = "0 everywhere (never breaks symmetry)"
+
+    def target_std(self, ctx):
+        return 0.0
+
+    def sample(self, shape, ctx, generator, device):
+        return torch.zeros(shape, dtype=torch.float32, device=device)
+
+
+@register("ones")
+@dataclass(frozen=True)
+class Ones(Initializer):
+    formula = "1 everywhere (never breaks symmetry)"
+
+    def target_std(self, ctx):
+        return 0.0
+
+    def sample(self, shape, ctx, generator, device):
+        return torch.ones(shape, dtype=torch.float32, device=device)
+
+
+@register("constant")
+@dataclass(frozen=True)
+class Constant(Initializer):
+    formula = "value everywhere (never breaks symmetry)"
+    value: float = 0.0
+
+    def target_std(self, ctx):
+        return 0.0
+
+    def sample(self, shape, ctx, generator, device):
+        return torch.full(shape, self.value, dtype=torch.float32, device=device)
+
+
+@register("uniform", aliases=("random_uniform",))
+@dataclass(frozen=True)
+class Uniform(Initializer):
+    formula = "U(a, b)"
+    a: float = 0.0
+    b: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.a < self.b:
+            raise InitSpecError(f"Bad bounds for 'uniform': need a < b, got a={self.a}, b={self.b}.")
+
+    def target_std(self, ctx):
+        return (self.b - self.a) / math.sqrt(12.0)
+
+    def sample(self, shape, ctx, generator, device):
+        return D.uniform(shape, self.a, self.b, generator, device)
+
+
+@register("normal", aliases=("random_normal",))
+@dataclass(frozen=True)
+class Normal(Initializer):
+    formula = "N(mean, std^2)"
+    mean: float = 0.0
+    std: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_positive(self.name, "std", self.std)
+
+    def target_std(self, ctx):
+        return self.std
+
+    def sample(self, shape, ctx, generator, device):
+        return D.normal(shape, self.mean, self.std, generator, device)
+
+
+@register("trunc_normal", aliases=("truncated_normal",))
+@dataclass(frozen=True)
+class TruncNormal(Initializer):
+    """Normal truncated to [mean + a*std, mean + b*std]: ``a`` and ``b`` are in units of std
+    (the Keras/JAX convention; ``torch.nn.init.trunc_normal_`` takes absolute bounds). With
+    ``correct_variance`` the std is divided by the truncated std so the realized std is ``std``.
+    """
+
+    formula = "N(mean, std^2) cut to [a, b] std; std / std_trunc(a, b) when correct_variance"
+    mean: float = 0.0
+    std: float = 1.0
+    a: float = -2.0
+    b: float = 2.0
+    correct_variance: bool = True
+
+    def __post_init__(self) -> None:
+        _check_positive(self.name, "std", self.std)
+        if not self.a < self.b:
+            raise InitSpecError(
+                f"Bad bounds for 'trunc_normal': need a < b (in units of std), got a={self.a}, "
+                f"b={self.b}."
+            )
+
+    def _draw_std(self) -> float:
+        cut = D.truncated_std(self.a, self.b)
+        return self.std / cut if self.correct_variance else self.std
+
+    def target_std(self, ctx):
+        return self._draw_std() * D.truncated_std(self.a, self.b)
+
+    def sample(self, shape, ctx, generator, device):
+        return D.truncated_normal(
+            shape, self.mean, self._draw_std(), self.a, self.b, generator, device
+        )
+
+
+@register("orthogonal")
+@dataclass(frozen=True)
+class Orthogonal(Initializer):
+    """(Semi-)orthogonal rows or columns of the weight flattened to [out, rest], times gain."""
+
+    formula = "gain * Q, QR of a N(0,1) [out, rest] matrix (sign-fixed)"
+    gain: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_positive(self.name, "gain", self.gain)
+
+    def target_std(self, ctx):
+        # rows (or columns) have unit norm, so each entry has variance 1 / max(rows, cols)
+        rows = ctx.shape[0] if ctx.shape else 1
+        cols = math.prod(ctx.shape[1:]) if len(ctx.shape) > 1 else 1
+        return self.gain / math.sqrt(max(rows, cols))
+
+    def sample(self, shape, ctx, generator, device):
+        if len(shape) < 2:
+            raise InitSpecError(
+                f"'orthogonal' needs a weight with >= 2 dims, got shape {tuple(shape)}."
+            )
+        rows = shape[0]
+        cols = math.prod(shape[1:])
+        flat = D.normal((rows, cols), 0.0, 1.0, generator, device)
+        if rows < cols:
+            flat = flat.T
+        q, r = torch.linalg.qr(flat)
+        q = q * torch.sign(torch.diagonal(r)).unsqueeze(0)
+        if rows < cols:
+            q = q.T
+        return (self.gain * q).reshape(shape).contiguous()
+
+
+@register("identity", aliases=("eye", "dirac"))
+@dataclass(frozen=True)
+class Identity(Initializer):
+    """Eye for 2-d weights, Dirac delta for convolutions (per group), times gain."""
+
+    formula = "gain * I (Linear) or gain * dirac (Conv)"
+    gain: float = 1.0
+
+    def target_std(self, ctx):
+        return None
+
+    def sample(self, shape, ctx, generator, device):
+        out = torch.zeros(shape, dtype=torch.float32, device=device)
+        if len(shape) == 2:
+            torch.nn.init.eye_(out)
+        elif 3 <= len(shape) <= 5:
+            groups = getattr(ctx.module, "groups", 1) if ctx.module is not None else 1
+            if shape[0] % groups:
+                groups = 1
+            torch.nn.init.dirac_(out, groups=groups)
+        else:
+            raise InitSpecError(
+                f"'identity' needs a 2-d (Linear) or 3..5-d (Conv) weight, got shape {tuple(shape)}."
+            )
+        return out * self.gain
+
+
+@register("sparse")
+@dataclass(frozen=True)
+class Sparse(Initializer):
+    """Martens (2010): in each column a ``sparsity`` fraction of rows is zero, the rest
+    N(0, std^2). Unlike ``torch.nn.init.sparse_`` every draw uses the given generator."""
+
+    formula = "N(0, std^2) with ceil(sparsity * rows) zeros per column"
+    sparsity: float = 0.1
+    std: float = 0.01
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.sparsity <= 1.0:
+            raise InitSpecError(f"Bad sparsity={self.sparsity} for 'sparse': must be in [0, 1].")
+        _check_positive(self.name, "std", self.std)
+
+    def zeros_per_column(self, rows: int) -> int:
+        return int(math.ceil(self.sparsity * rows))
+
+    def target_std(self, ctx):
+        if len(ctx.shape) != 2:
+            return None
+        rows = ctx.shape[0]
+        return self.std * math.sqrt(1.0 - self.zeros_per_column(rows) / rows)
+
+    def sample(self, shape, ctx, generator, device):
+        if len(shape) != 2:
+            raise InitSpecError(f"'sparse' needs a 2-d weight, got shape {tuple(shape)}.")
+        rows, cols = shape
+        values = D.normal(shape, 0.0, self.std, generator, device)
+        # a random permutation of the rows of each column: argsort of uniform keys
+        keys = D.uniform(shape, 0.0, 1.0, generator, device)
+        order = keys.argsort(dim=0)
+        zero = order[: self.zeros_per_column(rows)]
+        values.scatter_(0, zero, 0.0)
+        return values
+
