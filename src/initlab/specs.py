@@ -124,9 +124,9 @@ def _split_name(text: str) -> tuple[str, str]:
         return text, ""
     head, rest = text.split(":", 1)
     # package.module:factory[:args] keeps the factory in the name
-    if "." in head and rest and "=" not in rest.split(",", 1)[0] and ":" not in head:
+    if "." in head and rest:
         factory, _, more = rest.partition(":")
-        if _KEY.match(factory.split(",")[0]) and not is_number(factory):
+        if _KEY.match(factory) and not is_number(factory):
             return f"{head}:{factory}", more
     return head, rest
 

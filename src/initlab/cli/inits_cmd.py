@@ -1,3 +1,49 @@
-"""CLI commands (filled in by their issue)."""
+"""``initlab list-inits``: every scheme with its formula and aliases."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import click
+
+
+@click.command("list-inits")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead.")
+def list_inits(as_json: bool) -> None:
+    """List every initializer: canonical name, aliases, formula and default options.
+
+    \b
+    Example:
+      initlab list-inits
+      initlab list-inits --json | jq '.[].name'
+    """
+    import json
+
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from initlab.initializers.registry import get, names, scheme_class
+
+    rows = []
+    for name in names():
+        cls = scheme_class(name)
+        rows.append(
+            {
+                "name": name,
+                "aliases": list(cls.aliases),
+                "kind": "data-driven" if cls.data_driven else "formula",
+                "formula": cls.formula,
+                "defaults": get(name).to_config(),
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="initlab initializers")
+    for col in ("name", "aliases", "kind", "formula"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["name"], ", ".join(r["aliases"]), r["kind"], escape(r["formula"]))
+    Console().print(table)
+
+
+COMMANDS = [list_inits]

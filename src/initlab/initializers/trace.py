@@ -105,7 +105,7 @@ def _follow(start: torch.fx.Node, modules: dict[str, nn.Module]) -> Activation |
         if node.op == "call_module":
             mod = modules[node.target]
             act = from_module(mod)
-            if act is not None:
+            if act is not None and act.name != "identity":  # nn.Identity is a placeholder
                 return act
             if is_weight_layer(mod) or not isinstance(mod, _PASS_MODULES):
                 continue
@@ -185,7 +185,7 @@ def by_declaration(model: nn.Module) -> dict[str, Found]:
             pending = [name]
             continue
         act = from_module(module)
-        if act is not None:
+        if act is not None and act.name != "identity":
             for p in pending:
                 found[p] = Found(act, "declaration order")
             pending = []
