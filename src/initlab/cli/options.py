@@ -1,0 +1,42 @@
+"""Shared CLI pieces: options with a help group, list options that take specs, tables."""
+
+from __future__ import annotations
+
+import click
+
+from initlab.specs import split_specs
+
+
+class GroupedOption(click.Option):
+    """A click option that remembers which help section it belongs to."""
+
+    def __init__(self, *args, group: str = "Options", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.group = group
+
+
+class GroupedCommand(click.Command):
+    """Prints ``--help`` options under their ``group`` headings, in first-seen order."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            groups.setdefault(getattr(param, "group", "Other"), []).append(record)
+        for name, records in groups.items():
+            with formatter.section(name):
+                formatter.write_dl(records)
+
+
+def option(*names: str, group: str, **kwargs):
+    """``click.option`` with a help group."""
+    return click.option(*names, cls=GroupedOption, group=group, **kwargs)
+
+
+def spec_list(values: tuple[str, ...] | None) -> list[str] | None:
+    """Join a repeated, comma-separated spec option into a list of spec strings."""
+    if not values:
+        return None
+    return split_specs(list(values))

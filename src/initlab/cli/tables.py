@@ -1,0 +1,37 @@
+"""Rich tables for command output (plain records in, text out)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from initlab.results.summary import format_stat, verdict
+
+
+def comparison_table(summaries, title: str = "initlab compare") -> Table:
+    table = Table(title=title)
+    for col in ("init", "seeds", "final train loss", "test accuracy (95% CI)",
+                "steps to target", "diverged"):  # fmt: skip
+        table.add_column(col, justify="left" if col == "init" else "right")
+    for s in summaries:
+        table.add_row(
+            s.init,
+            str(s.seeds),
+            format_stat(s.final_train_loss),
+            format_stat(s.test_accuracy),
+            format_stat(s.steps_to_target, digits=0) if s.steps_to_target else "never",
+            str(s.diverged),
+        )
+    return table
+
+
+def print_comparison(result, console: Console | None = None) -> None:
+    """The table, the verdict, and where the run folder and report are."""
+    console = console or Console()
+    console.print(comparison_table(result.summaries))
+    console.print(verdict(result.summaries))
+    if result.trained == 0:
+        console.print(f"all {result.reused} runs reused from the store; nothing trained")
+    console.print(f"run folder: {result.run_dir}")
+    if result.report_path:
+        console.print(f"report: {result.report_path}")

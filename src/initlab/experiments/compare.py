@@ -1,0 +1,168 @@
+"""``compare``: train every init x seed of one setup together, store, summarize, report.
+
+>>> import initlab  # doctest: +SKIP
+>>> result = initlab.compare(dataset="digits", arch="mlp:64x2", inits="lecun_normal,he_normal",
+...                          seeds=2, steps=200, out="runs/demo")
+>>> print(result.summary_json()["inits"][1]["test_accuracy"]["mean"])
+
+Each run is keyed by the hash of its resolved :class:`RunConfig`: running the same command again
+reuses finished runs and trains nothing; an interrupted stack resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from initlab.experiments.config import CompareConfig, make_config
+from initlab.results.records import InitSummary, RunConfig, RunRecord
+from initlab.results.store import Store, describe_environment
+from initlab.results.summary import summarize, summary_json
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class Comparison:
+    """What ``compare`` produced: the run folder, records in config order and summaries."""
+
+    run_dir: Path
+    config: dict[str, Any]
+    records: list[RunRecord]
+    summaries: list[InitSummary]
+    trained: int = 0  # runs trained by this call (0 when everything was reused)
+    reused: int = 0
+    report_path: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary_json(self) -> dict[str, Any]:
+        return summary_json(self.summaries)
+
+
+def run_configs(config: CompareConfig) -> list[RunConfig]:
+    """One RunConfig per init x seed, in the order of ``config.inits`` then seed."""
+    return [
+        RunConfig(
+            dataset=config.dataset,
+            arch=config.arch,
+            activation=config.activation,
+            init=init,
+            seed=seed,
+            optimizer=config.optimizer,
+            lr=config.lr,
+            batch_size=config.batch_size,
+            steps=config.steps,
+            eval_every=config.eval_every,
+            target_loss=config.target_loss,
+            bias_init=config.bias,
+        )
+        for init in config.inits
+        for seed in range(config.seeds)
+    ]
+
+
+def default_run_dir(config: CompareConfig) -> Path:
+    digest = hashlib.sha256(repr(sorted(config.resolved().items())).encode()).hexdigest()[:8]
+    return Path("runs") / f"compare-{digest}"
+
+
+def compare(
+    config: CompareConfig | None = None,
+    *,
+    out: str | Path | None = None,
+    progress: ProgressFn | None = None,
+    report: bool = True,
+    **options: Any,
+) -> Comparison:
+    """Train (or reuse) every init x seed, write the run folder and return a Comparison.
+
+    ``options`` are :class:`CompareConfig` fields (``inits`` may be a comma-separated string).
+    """
+    if config is None:
+        config = make_config(CompareConfig, **options)
+    elif options:
+        config = config.model_copy(update=options)
+    run_dir = Path(out) if out is not None else default_run_dir(config)
+    with Store.open(run_dir) as store:
+        store.write_config(config.resolved())
+        if config.name:
+            store.put_meta("name", config.name)
+        runs = run_configs(config)
+        done = store.finished_keys()
+        todo = [rc for rc in runs if rc.key() not in done]
+        if todo:
+            store.put_meta("environment", _environment(config))
+            for record in _train(config, todo, run_dir, progress):
+                store.put_run(record)
+        records = [store.get_run(rc.key()) for rc in runs]
+        summaries = summarize(records)
+        store.put_summaries(summaries)
+    result = Comparison(
+        run_dir=run_dir,
+        config=config.resolved(),
+        records=records,
+        summaries=summaries,
+        trained=len(todo),
+        reused=len(runs) - len(todo),
+    )
+    if report:
+        result.report_path = _render(run_dir)
+    return result
+
+
+def _train(config: CompareConfig, todo: list[RunConfig], run_dir: Path, progress):
+    """Train the runs still to do as one stack, checkpointing so a kill can resume."""
+    import torch
+
+    from initlab.data.datasets import load
+    from initlab.train.trainer import Member, train_stack
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    data = load(config.dataset, data_dir=config.data_dir)
+    stack_id = hashlib.sha256("".join(rc.key() for rc in todo).encode()).hexdigest()[:16]
+    checkpoint = run_dir / "checkpoints" / f"stack-{stack_id}.safetensors"
+    records = train_stack(
+        [Member(init=rc.init, seed=rc.seed) for rc in todo],
+        data=data,
+        arch=config.arch,
+        activation=config.activation,
+        optimizer=config.optimizer,
+        lr=config.lr,
+        batch_size=config.batch_size,
+        steps=config.steps,
+        eval_every=config.eval_every,
+        target_loss=config.target_loss,
+        bias=config.bias,
+        device=config.device,
+        on_step=progress,
+        checkpoint_path=checkpoint,
+        checkpoint_every=max(config.steps // 10, 50),
+        run_configs=todo,
+    )
+    checkpoint.unlink(missing_ok=True)
+    return records
+
+
+def _environment(config: CompareConfig) -> dict[str, Any]:
+    import torch
+
+    return describe_environment(
+        torch_version=str(torch.__version__),
+        device=config.device,
+        threads=int(torch.get_num_threads()),
+        seeds=config.seeds,
+        cpu=platform.processor() or platform.machine(),
+    )
+
+
+def _render(run_dir: Path) -> Path | None:
+    try:
+        from initlab.report.render import render_report
+    except ImportError:  # the report package is optional at this layer
+        return None
+    return render_report(run_dir)
