@@ -12,14 +12,6 @@ EXPERIMENT, TRAINING, RUN = "Experiment", "Training", "Run"
 def experiment_options(f):
     """The options every training command shares (compare; presets and sweeps reuse them)."""
     decorators = [
-        option("--config", "config_file", type=click.Path(dir_okay=False), group=RUN,
-               help="TOML file with the same keys as these options; options given here win."),
-        option("--out", type=click.Path(file_okay=False), group=RUN,
-               help="Run folder (default runs/compare-HASH). Rerunning reuses finished runs."),
-        option("--name", group=RUN, help="A label for the experiment, shown in the report."),
-        option("--device", group=RUN, help="cpu (default), cuda or mps."),
-        option("--threads", type=int, group=RUN, help="torch threads (default: all cores)."),
-        option("--no-report", is_flag=True, group=RUN, help="Do not write report.html."),
         option("--dataset", group=EXPERIMENT, help="mnist (bundled), fashion-mnist, digits, blobs."),
         option("--data-dir", type=click.Path(file_okay=False), group=EXPERIMENT,
                help="Where to look for data files first (also INITLAB_DATA)."),
@@ -40,6 +32,14 @@ def experiment_options(f):
                help="Evaluate validation and test every N steps."),
         option("--target-loss", type=float, group=TRAINING,
                help="Train loss for the 'steps to target' column (default 0.5)."),
+        option("--config", "config_file", type=click.Path(dir_okay=False), group=RUN,
+               help="TOML file with the same keys as these options; options given here win."),
+        option("--out", type=click.Path(file_okay=False), group=RUN,
+               help="Run folder (default runs/compare-HASH). Rerunning reuses finished runs."),
+        option("--name", group=RUN, help="A label for the experiment, shown in the report."),
+        option("--device", group=RUN, help="cpu (default), cuda or mps."),
+        option("--threads", type=int, group=RUN, help="torch threads (default: all cores)."),
+        option("--no-report", is_flag=True, group=RUN, help="Do not write report.html."),
     ]  # fmt: skip
     for decorator in reversed(decorators):
         f = decorator(f)

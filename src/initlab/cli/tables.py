@@ -35,3 +35,14 @@ def print_comparison(result, console: Console | None = None) -> None:
     console.print(f"run folder: {result.run_dir}")
     if result.report_path:
         console.print(f"report: {result.report_path}")
+
+
+def print_any_result(result, console: Console | None = None) -> None:
+    """Print what a preset returned: a Comparison, or an object with its own ``print``."""
+    console = console or Console()
+    if hasattr(result, "summaries"):
+        print_comparison(result, console)
+    elif hasattr(result, "print"):
+        result.print(console)
+    else:
+        console.print(result)

@@ -1,0 +1,48 @@
+"""``initlab run NAME``: one command per classic experiment (``--list`` shows them)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("run")
+@click.argument("name", required=False)
+@click.option("--out", type=click.Path(file_okay=False), help="Run folder (default runs/NAME).")
+@click.option("--quick", is_flag=True, help="The short version (the one `make demo` runs).")
+@click.option("--list", "list_", is_flag=True, help="List the presets and exit.")
+def run(name: str | None, out: str | None, quick: bool, list_: bool) -> None:
+    """Reproduce a classic initialization experiment with one command.
+
+    \b
+    Examples:
+      initlab run --list
+      initlab run saito-init-compare --out runs/saito
+      initlab run deep-relu --quick
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from initlab.errors import ConfigError
+    from initlab.experiments.presets import presets, run_preset
+
+    console = Console()
+    if list_ or name is None:
+        if name is None and not list_:
+            raise ConfigError("Give a preset name, e.g. `initlab run saito-init-compare`; "
+                              "`initlab run --list` lists them.")
+        table = Table(title="initlab presets")
+        table.add_column("name")
+        table.add_column("what it reproduces", overflow="fold")
+        for p in presets():
+            table.add_row(p.name, p.summary)
+        console.print(table)
+        return
+    from initlab.cli.progress import progress_bar
+    from initlab.cli.tables import print_any_result
+
+    with progress_bar(f"preset {name}") as bar:
+        result = run_preset(name, out, quick=quick, progress=bar)
+    print_any_result(result, console)
+
+
+COMMANDS = [run]

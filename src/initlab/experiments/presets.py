@@ -1,0 +1,99 @@
+"""Presets: the classic initialization experiments, one command each.
+
+A preset is a small function registered under a name; it takes the run folder and a
+``quick`` flag (the short version ``make demo`` runs) and returns what it produced.
+``initlab run --list`` prints them; ``initlab run NAME`` runs one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from initlab.errors import ConfigError, unknown_name
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    summary: str
+    run: Callable[..., Any]
+    in_demo: bool = True
+
+
+_PRESETS: dict[str, Preset] = {}
+
+
+def preset(name: str, summary: str, in_demo: bool = True):
+    """Decorator: register ``fn(out: Path, quick: bool, progress) -> result`` as a preset."""
+
+    def wrap(fn):
+        _PRESETS[name] = Preset(name, summary, fn, in_demo)
+        return fn
+
+    return wrap
+
+
+def presets() -> list[Preset]:
+    return [_PRESETS[n] for n in sorted(_PRESETS)]
+
+
+def get_preset(name: str) -> Preset:
+    if name not in _PRESETS:
+        raise ConfigError(unknown_name("preset", name, _PRESETS))
+    return _PRESETS[name]
+
+
+def run_preset(name: str, out: str | Path | None = None, *, quick: bool = False, progress=None):
+    """Run a preset into ``out`` (default ``runs/NAME``, ``runs/NAME-quick`` when quick)."""
+    p = get_preset(name)
+    folder = Path(out) if out else Path("runs") / (f"{name}-quick" if quick else name)
+    return p.run(folder, quick=quick, progress=progress)
+
+
+def _compare(out: Path, progress, **options):
+    from initlab.experiments.compare import compare
+
+    return compare(out=out, progress=progress, **options)
+
+
+@preset(
+    "saito-init-compare",
+    "MNIST 784-100x4-10 ReLU, batch 128, 2,000 SGD steps lr 0.01: std 0.01 vs sqrt(1/n) vs He",
+)
+def saito_init_compare(out: Path, quick: bool = False, progress=None):
+    return _compare(
+        out, progress, name="saito-init-compare", dataset="mnist", arch="mlp:100x4",
+        activation="relu", inits=["normal:std=0.01", "lecun_normal", "he_normal"],
+        seeds=2 if quick else 3, optimizer="sgd", lr=0.01, batch_size=128,
+        steps=300 if quick else 2000, eval_every=100 if quick else 500,
+    )  # fmt: skip
+
+
+@preset(
+    "pytorch-mnist-xavier",
+    "784-256-256-10 ReLU, Adam lr 1e-3, batch 100, 15 epochs: xavier_uniform vs torch_default vs He",
+)
+def pytorch_mnist_xavier(out: Path, quick: bool = False, progress=None):
+    steps_per_epoch = 55_000 // 100  # the training split without the validation carve-out
+    return _compare(
+        out, progress, name="pytorch-mnist-xavier", dataset="mnist", arch="mlp:256,256",
+        activation="relu", inits=["xavier_uniform", "torch_default", "he_normal"],
+        seeds=1 if quick else 3, optimizer="adam", lr=1e-3, batch_size=100,
+        steps=200 if quick else 15 * steps_per_epoch, eval_every=100 if quick else steps_per_epoch,
+    )  # fmt: skip
+
+
+@preset(
+    "deep-relu",
+    "30-layer 100-wide ReLU MLP on MNIST, SGD lr 0.01, batch 128, 2,000 steps: sqrt(1/n) vs He",
+    in_demo=False,
+)
+def deep_relu(out: Path, quick: bool = False, progress=None):
+    return _compare(
+        out, progress, name="deep-relu", dataset="mnist", arch="mlp:100x30", activation="relu",
+        inits=["lecun_normal", "he_normal"], seeds=1 if quick else 3, optimizer="sgd", lr=0.01,
+        batch_size=128, steps=300 if quick else 2000, eval_every=100 if quick else 500,
+    )  # fmt: skip
