@@ -95,13 +95,22 @@ def test_tracing_follows_call_order_not_declaration_order(gen):
 
 
 def test_explicit_nonlinearity_overrides(gen):
-    report = initlab.init_(Reversed(), "auto", nonlinearity="leaky_relu:negative_slope=0.2", generator=gen)
-    assert report.row("first.weight").gain == pytest.approx(torch.nn.init.calculate_gain("leaky_relu", 0.2))
+    report = initlab.init_(
+        Reversed(), "auto", nonlinearity="leaky_relu:negative_slope=0.2", generator=gen
+    )
+    assert report.row("first.weight").gain == pytest.approx(
+        torch.nn.init.calculate_gain("leaky_relu", 0.2)
+    )
 
 
 def test_tracing_passes_through_batchnorm_dropout_and_flatten(gen):
     model = nn.Sequential(
-        nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.Dropout(0.1), nn.Flatten(), nn.Identity(), nn.Tanh()
+        nn.Conv2d(1, 8, 3),
+        nn.BatchNorm2d(8),
+        nn.Dropout(0.1),
+        nn.Flatten(),
+        nn.Identity(),
+        nn.Tanh(),
     )
     report = initlab.init_(model, "auto", generator=gen)
     assert report.row("0.weight").activation == "tanh"
@@ -109,7 +118,12 @@ def test_tracing_passes_through_batchnorm_dropout_and_flatten(gen):
 
 @pytest.mark.parametrize(
     "act, expected",
-    [("relu", 0.5), ("identity", 1.0), ("selu", 1.0), ("leaky_relu:negative_slope=0.2", (1 + 0.04) / 2)],
+    [
+        ("relu", 0.5),
+        ("identity", 1.0),
+        ("selu", 1.0),
+        ("leaky_relu:negative_slope=0.2", (1 + 0.04) / 2),
+    ],
 )
 def test_second_moment_exact_cases(act, expected):
     assert second_moment(act) == pytest.approx(expected, rel=1e-7)

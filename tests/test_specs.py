@@ -27,8 +27,15 @@ def test_bare_numbers_extend_a_value_to_a_tuple():
 
 def test_list_of_specs_with_tuples_and_keys():
     text = "adam:betas=0.9,0.99,eps=1e-8,sgd:momentum=0.9,nesterov=true,rmsprop"
-    assert split_specs(text) == ["adam:betas=0.9,0.99,eps=1e-8", "sgd:momentum=0.9,nesterov=true", "rmsprop"]
-    assert parse_spec("sgd:momentum=0.9,nesterov=true").kwargs == {"momentum": 0.9, "nesterov": True}
+    assert split_specs(text) == [
+        "adam:betas=0.9,0.99,eps=1e-8",
+        "sgd:momentum=0.9,nesterov=true",
+        "rmsprop",
+    ]
+    assert parse_spec("sgd:momentum=0.9,nesterov=true").kwargs == {
+        "momentum": 0.9,
+        "nesterov": True,
+    }
 
 
 def test_values_are_typed():
@@ -78,7 +85,12 @@ def test_bad_specs_raise_one_line(bad, words):
 
 
 def test_format_round_trips():
-    for text in ["normal:std=0.01", "adam:betas=0.89,0.999,eps=1e-07", "he_normal", "x:flag=true,m=fan_in"]:
+    for text in [
+        "normal:std=0.01",
+        "adam:betas=0.89,0.999,eps=1e-07",
+        "he_normal",
+        "x:flag=true,m=fan_in",
+    ]:
         spec = parse_spec(text)
         assert parse_spec(format_spec(spec.name, spec.kwargs)) == spec
 

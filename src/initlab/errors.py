@@ -35,7 +35,4 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 def unknown_name(kind: str, name: str, choices: Iterable[str]) -> str:
     """One-line message for an unknown name, scikit-learn style."""
     choices = sorted(set(choices))
-    return (
-        f"Unknown {kind} '{name}'.{did_you_mean(name, choices)} "
-        f"Allowed: {', '.join(choices)}."
-    )
+    return f"Unknown {kind} '{name}'.{did_you_mean(name, choices)} Allowed: {', '.join(choices)}."

@@ -28,8 +28,10 @@ def run(name: str | None, out: str | None, quick: bool, list_: bool) -> None:
     console = Console()
     if list_ or name is None:
         if name is None and not list_:
-            raise ConfigError("Give a preset name, e.g. `initlab run saito-init-compare`; "
-                              "`initlab run --list` lists them.")
+            raise ConfigError(
+                "Give a preset name, e.g. `initlab run saito-init-compare`; "
+                "`initlab run --list` lists them."
+            )
         table = Table(title="initlab presets")
         table.add_column("name")
         table.add_column("what it reproduces", overflow="fold")

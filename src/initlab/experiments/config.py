@@ -6,10 +6,10 @@ allowed and, for typos, the closest key.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
+import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from initlab.errors import ConfigError, InitlabError, did_you_mean

@@ -85,8 +85,12 @@ _OPTIONS = {
 # The ReLU family: units can be exactly zero ("dead").
 RELU_FAMILY = frozenset({"relu", "relu6"})
 # Bounded outputs: natural histogram ranges and saturation thresholds.
-BOUNDED_RANGE = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "hardtanh": (-1.0, 1.0),
-                 "softsign": (-1.0, 1.0)}
+BOUNDED_RANGE = {
+    "sigmoid": (0.0, 1.0),
+    "tanh": (-1.0, 1.0),
+    "hardtanh": (-1.0, 1.0),
+    "softsign": (-1.0, 1.0),
+}
 
 # nn.Module classes -> (name, options read from the instance)
 _MODULES: dict[type, Callable[[nn.Module], tuple[str, dict]]] = {
@@ -101,8 +105,12 @@ _MODULES: dict[type, Callable[[nn.Module], tuple[str, dict]]] = {
     nn.ELU: lambda m: ("elu", {} if m.alpha == 1.0 else {"alpha": float(m.alpha)}),
     nn.CELU: lambda m: ("celu", {} if m.alpha == 1.0 else {"alpha": float(m.alpha)}),
     nn.Mish: lambda m: ("mish", {}),
-    nn.Softplus: lambda m: ("softplus", {} if (m.beta, m.threshold) == (1.0, 20.0)
-                            else {"beta": float(m.beta), "threshold": float(m.threshold)}),
+    nn.Softplus: lambda m: (
+        "softplus",
+        {}
+        if (m.beta, m.threshold) == (1.0, 20.0)
+        else {"beta": float(m.beta), "threshold": float(m.threshold)},
+    ),
     nn.ReLU6: lambda m: ("relu6", {}),
     nn.Hardtanh: lambda m: ("hardtanh", {}),
     nn.Softsign: lambda m: ("softsign", {}),
@@ -110,12 +118,31 @@ _MODULES: dict[type, Callable[[nn.Module], tuple[str, dict]]] = {
 
 # functional callables seen in traces -> name (options taken from call kwargs)
 FUNCTIONS: dict[Any, str] = {
-    F.relu: "relu", torch.relu: "relu", F.relu_: "relu", torch.relu_: "relu",
-    F.leaky_relu: "leaky_relu", torch.tanh: "tanh", F.tanh: "tanh", torch.sigmoid: "sigmoid",
-    F.sigmoid: "sigmoid", F.selu: "selu", torch.selu: "selu", F.gelu: "gelu", F.silu: "silu",
-    F.elu: "elu", F.celu: "celu", F.mish: "mish", F.softplus: "softplus", F.relu6: "relu6",
-    F.hardtanh: "hardtanh", F.softsign: "softsign",
-    "relu": "relu", "relu_": "relu", "tanh": "tanh", "sigmoid": "sigmoid", "tanh_": "tanh",
+    F.relu: "relu",
+    torch.relu: "relu",
+    F.relu_: "relu",
+    torch.relu_: "relu",
+    F.leaky_relu: "leaky_relu",
+    torch.tanh: "tanh",
+    F.tanh: "tanh",
+    torch.sigmoid: "sigmoid",
+    F.sigmoid: "sigmoid",
+    F.selu: "selu",
+    torch.selu: "selu",
+    F.gelu: "gelu",
+    F.silu: "silu",
+    F.elu: "elu",
+    F.celu: "celu",
+    F.mish: "mish",
+    F.softplus: "softplus",
+    F.relu6: "relu6",
+    F.hardtanh: "hardtanh",
+    F.softsign: "softsign",
+    "relu": "relu",
+    "relu_": "relu",
+    "tanh": "tanh",
+    "sigmoid": "sigmoid",
+    "tanh_": "tanh",
     "sigmoid_": "sigmoid",
 }
 

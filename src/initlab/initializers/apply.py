@@ -144,15 +144,21 @@ def fill_model(
             seen[id(param)] = full
             if param.device.type == "meta":
                 report.skipped.append(
-                    (full, "on the meta device: build on meta, call model.to_empty(device=...), "
-                           "then init_")  # fmt: skip
+                    (
+                        full,
+                        "on the meta device: build on meta, call model.to_empty(device=...), "
+                        "then init_",
+                    )  # fmt: skip
                 )
                 continue
             chosen = _choose(full, pname, param, module, spec, bias_spec, rule_list)
             if chosen is None:
                 report.skipped.append(
-                    (full, f"{type(module).__name__} is not a layer initlab knows; add a rule "
-                           f"such as ('{full}', 'normal:std=0.02') to initialize it")  # fmt: skip
+                    (
+                        full,
+                        f"{type(module).__name__} is not a layer initlab knows; add a rule "
+                        f"such as ('{full}', 'normal:std=0.02') to initialize it",
+                    )  # fmt: skip
                 )
                 continue
             activation = found.get(mod_name)
@@ -163,16 +169,25 @@ def fill_model(
                 module=module, param_name=pname, torch_fan_in=torch_fan_in,
             )  # fmt: skip
             blocks = _fill(param, chosen, ctx, ctx_fans, generator)
-            if isinstance(module, nn.Embedding) and module.padding_idx is not None and pname == "weight":
+            if (
+                isinstance(module, nn.Embedding)
+                and module.padding_idx is not None
+                and pname == "weight"
+            ):
                 with torch.no_grad():
                     param[module.padding_idx].zero_()
             report.rows.append(
                 InitRow(
-                    name=full, shape=list(param.shape), fan_in=ctx.fan_in, fan_out=ctx.fan_out,
-                    scheme=chosen.to_spec(), gain=chosen.gain_for(ctx),
+                    name=full,
+                    shape=list(param.shape),
+                    fan_in=ctx.fan_in,
+                    fan_out=ctx.fan_out,
+                    scheme=chosen.to_spec(),
+                    gain=chosen.gain_for(ctx),
                     target_std=chosen.target_std(ctx),
                     realized_std=float(param.detach().float().std()) if param.numel() > 1 else 0.0,
-                    activation=_act_name(activation, module), blocks=blocks,
+                    activation=_act_name(activation, module),
+                    blocks=blocks,
                 )  # fmt: skip
             )
 

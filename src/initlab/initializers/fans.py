@@ -72,4 +72,3 @@ def module_blocks(module: nn.Module, param_name: str, shape: tuple[int, ...]) ->
         return [Block(i * e, (i + 1) * e, shape[1], e) for i in range(3)]
     fan_in, fan_out = tensor_fans(shape)
     return [Block(0, rows, fan_in, fan_out)]
-

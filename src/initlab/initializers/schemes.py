@@ -80,7 +80,9 @@ class _Scaled(Initializer):
 @register("variance_scaling")
 @dataclass(frozen=True)
 class VarianceScaling(_Scaled):
-    formula = "std = sqrt(scale / fan[mode]); normal, +-2std truncated normal (corrected) or uniform"
+    formula = (
+        "std = sqrt(scale / fan[mode]); normal, +-2std truncated normal (corrected) or uniform"
+    )
     scale: float = 1.0
     mode: str = "fan_in"
     distribution: str = "normal"

@@ -59,7 +59,9 @@ class Uniform(Initializer):
 
     def __post_init__(self) -> None:
         if not self.a < self.b:
-            raise InitSpecError(f"Bad bounds for 'uniform': need a < b, got a={self.a}, b={self.b}.")
+            raise InitSpecError(
+                f"Bad bounds for 'uniform': need a < b, got a={self.a}, b={self.b}."
+            )
 
     def target_std(self, ctx):
         return (self.b - self.a) / math.sqrt(12.0)
@@ -217,4 +219,3 @@ class Sparse(Initializer):
         zero = order[: self.zeros_per_column(rows)]
         values.scatter_(0, zero, 0.0)
         return values
-
