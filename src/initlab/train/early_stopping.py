@@ -1,0 +1,72 @@
+"""Early stopping as a small pure check (in the spirit of Lightning's EarlyStopping).
+
+The trainer keeps one :class:`StopState` per model and calls :meth:`EarlyStopping.update`
+at every evaluation; when ``improved`` is true it checkpoints that model's weights, and when
+``stop`` is true it freezes the model (and, with ``restore_best``, restores the best weights
+at the end).
+
+>>> rule = EarlyStopping(patience=2)
+>>> state = rule.start()
+>>> for step, v in enumerate([1.0, 0.8, 0.9, 0.85, 0.95]):
+...     state = rule.update(state, v, step)
+>>> state.best_step, state.stopped_step
+(1, 3)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from initlab.errors import InitSpecError
+from initlab.registry import Configurable
+
+
+@dataclass(frozen=True)
+class StopState:
+    best: float
+    best_step: int | None = None
+    wait: int = 0  # evaluations since the last improvement
+    stopped_step: int | None = None
+    improved: bool = False  # did the last update improve on the best?
+
+    @property
+    def stopped(self) -> bool:
+        return self.stopped_step is not None
+
+
+@dataclass(frozen=True)
+class EarlyStopping(Configurable):
+    """Stop a model when ``monitor`` has not improved by more than ``min_delta`` for
+    ``patience`` evaluations in a row; ``restore_best`` puts the best weights back."""
+
+    monitor: str = "val_loss"
+    mode: str = "min"
+    min_delta: float = 0.0
+    patience: int = 5
+    restore_best: bool = True
+
+    name = "early_stopping"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("min", "max"):
+            raise InitSpecError(f"Bad mode={self.mode!r} for early stopping. Allowed: min, max.")
+        if self.patience < 0 or self.min_delta < 0:
+            raise InitSpecError("Early stopping needs patience >= 0 and min_delta >= 0.")
+
+    def start(self) -> StopState:
+        return StopState(best=math.inf if self.mode == "min" else -math.inf)
+
+    def update(self, state: StopState, value: float, step: int) -> StopState:
+        """The next state after observing ``value`` at ``step`` (a stopped state stays)."""
+        if state.stopped:
+            return StopState(state.best, state.best_step, state.wait, state.stopped_step, False)
+        if self.mode == "min":
+            better = value < state.best - self.min_delta
+        else:
+            better = value > state.best + self.min_delta
+        if better and math.isfinite(value):
+            return StopState(value, step, 0, None, True)
+        wait = state.wait + 1
+        stopped = step if wait >= self.patience else None
+        return StopState(state.best, state.best_step, wait, stopped, False)
