@@ -45,14 +45,19 @@ def truncated_mean(a: float, b: float) -> float:
     return (pa - pb) / z
 
 
-def normal(shape, mean: float, std: float, generator: torch.Generator, device) -> torch.Tensor:
-    out = torch.empty(shape, dtype=torch.float32, device=device)
-    return out.normal_(mean, std, generator=generator)
+def _target(shape, device, out: torch.Tensor | None) -> torch.Tensor:
+    """Draw into ``out`` when given (a float32 tensor of ``shape``), else a new tensor."""
+    if out is not None:
+        return out
+    return torch.empty(shape, dtype=torch.float32, device=device)
 
 
-def uniform(shape, low: float, high: float, generator: torch.Generator, device) -> torch.Tensor:
-    out = torch.empty(shape, dtype=torch.float32, device=device)
-    return out.uniform_(low, high, generator=generator)
+def normal(shape, mean: float, std: float, generator: torch.Generator, device, out=None):
+    return _target(shape, device, out).normal_(mean, std, generator=generator)
+
+
+def uniform(shape, low: float, high: float, generator: torch.Generator, device, out=None):
+    return _target(shape, device, out).uniform_(low, high, generator=generator)
 
 
 def truncated_normal(

@@ -42,8 +42,15 @@ class Initializer(Configurable):
     owns_bias: ClassVar[bool] = False  # with bias=None, biases use this scheme (torch_default)
 
     def sample(
-        self, shape: tuple[int, ...], ctx: LayerContext, generator: torch.Generator, device
+        self,
+        shape: tuple[int, ...],
+        ctx: LayerContext,
+        generator: torch.Generator,
+        device,
+        out: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """Draw a float32 tensor of ``shape``; schemes may draw into ``out`` (same shape,
+        float32, on ``device``) to save a copy, and return it."""
         raise NotImplementedError
 
     def target_std(self, ctx: LayerContext) -> float | None:

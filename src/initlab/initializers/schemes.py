@@ -49,12 +49,12 @@ def _fan(ctx: LayerContext, mode: str) -> float:
     return (ctx.fan_in + ctx.fan_out) / 2.0
 
 
-def _draw(shape, std: float, distribution: str, generator, device) -> torch.Tensor:
+def _draw(shape, std: float, distribution: str, generator, device, out=None) -> torch.Tensor:
     if distribution == "normal":
-        return D.normal(shape, 0.0, std, generator, device)
+        return D.normal(shape, 0.0, std, generator, device, out)
     if distribution == "uniform":
         limit = math.sqrt(3.0) * std
-        return D.uniform(shape, -limit, limit, generator, device)
+        return D.uniform(shape, -limit, limit, generator, device, out)
     corrected = std / D.truncated_std(-2.0, 2.0)
     return D.truncated_normal(shape, 0.0, corrected, -2.0, 2.0, generator, device)
 
@@ -72,9 +72,9 @@ class _Scaled(Initializer):
     def gain_for(self, ctx: LayerContext) -> float:
         return math.sqrt(self._scale_mode_dist(ctx)[0])
 
-    def sample(self, shape, ctx, generator, device):
+    def sample(self, shape, ctx, generator, device, out=None):
         _, _, dist = self._scale_mode_dist(ctx)
-        return _draw(shape, self.target_std(ctx), dist, generator, device)
+        return _draw(shape, self.target_std(ctx), dist, generator, device, out)
 
 
 @register("variance_scaling")

@@ -21,7 +21,7 @@ class Zeros(Initializer):
     def target_std(self, ctx):
         return 0.0
 
-    def sample(self, shape, ctx, generator, device):
+    def sample(self, shape, ctx, generator, device, out=None):
         return torch.zeros(shape, dtype=torch.float32, device=device)
 
 
@@ -33,7 +33,7 @@ class Ones(Initializer):
     def target_std(self, ctx):
         return 0.0
 
-    def sample(self, shape, ctx, generator, device):
+    def sample(self, shape, ctx, generator, device, out=None):
         return torch.ones(shape, dtype=torch.float32, device=device)
 
 
@@ -46,7 +46,7 @@ class Constant(Initializer):
     def target_std(self, ctx):
         return 0.0
 
-    def sample(self, shape, ctx, generator, device):
+    def sample(self, shape, ctx, generator, device, out=None):
         return torch.full(shape, self.value, dtype=torch.float32, device=device)
 
 
@@ -66,8 +66,8 @@ class Uniform(Initializer):
     def target_std(self, ctx):
         return (self.b - self.a) / math.sqrt(12.0)
 
-    def sample(self, shape, ctx, generator, device):
-        return D.uniform(shape, self.a, self.b, generator, device)
+    def sample(self, shape, ctx, generator, device, out=None):
+        return D.uniform(shape, self.a, self.b, generator, device, out)
 
 
 @register("normal", aliases=("random_normal",))
@@ -83,8 +83,8 @@ class Normal(Initializer):
     def target_std(self, ctx):
         return self.std
 
-    def sample(self, shape, ctx, generator, device):
-        return D.normal(shape, self.mean, self.std, generator, device)
+    def sample(self, shape, ctx, generator, device, out=None):
+        return D.normal(shape, self.mean, self.std, generator, device, out)
 
 
 @register("trunc_normal", aliases=("truncated_normal",))
@@ -117,7 +117,7 @@ class TruncNormal(Initializer):
     def target_std(self, ctx):
         return self._draw_std() * D.truncated_std(self.a, self.b)
 
-    def sample(self, shape, ctx, generator, device):
+    def sample(self, shape, ctx, generator, device, out=None):
         return D.truncated_normal(
             shape, self.mean, self._draw_std(), self.a, self.b, generator, device
         )
@@ -140,7 +140,7 @@ class Orthogonal(Initializer):
         cols = math.prod(ctx.shape[1:]) if len(ctx.shape) > 1 else 1
         return self.gain / math.sqrt(max(rows, cols))
 
-    def sample(self, shape, ctx, generator, device):
+    def sample(self, shape, ctx, generator, device, out=None):
         if len(shape) < 2:
             raise InitSpecError(
                 f"'orthogonal' needs a weight with >= 2 dims, got shape {tuple(shape)}."
@@ -168,7 +168,7 @@ class Identity(Initializer):
     def target_std(self, ctx):
         return None
 
-    def sample(self, shape, ctx, generator, device):
+    def sample(self, shape, ctx, generator, device, out=None):
         out = torch.zeros(shape, dtype=torch.float32, device=device)
         if len(shape) == 2:
             torch.nn.init.eye_(out)
@@ -208,7 +208,7 @@ class Sparse(Initializer):
         rows = ctx.shape[0]
         return self.std * math.sqrt(1.0 - self.zeros_per_column(rows) / rows)
 
-    def sample(self, shape, ctx, generator, device):
+    def sample(self, shape, ctx, generator, device, out=None):
         if len(shape) != 2:
             raise InitSpecError(f"'sparse' needs a 2-d weight, got shape {tuple(shape)}.")
         rows, cols = shape

@@ -67,12 +67,12 @@ class TorchDefault(Initializer):
         fan_in, fan_out = tensor_fans(ctx.shape)
         return math.sqrt(2.0 / (fan_in + fan_out))
 
-    def sample(self, shape, ctx, generator, device):
+    def sample(self, shape, ctx, generator, device, out=None):
         kind, value = self._rule(shape, ctx)
         if kind == "u":
-            return D.uniform(shape, -value, value, generator, device)
+            return D.uniform(shape, -value, value, generator, device, out)
         if kind == "n":
-            return D.normal(shape, 0.0, value, generator, device)
+            return D.normal(shape, 0.0, value, generator, device, out)
         if kind == "c":
             return torch.full(shape, value, dtype=torch.float32, device=device)
         fan_in, fan_out = tensor_fans(shape)

@@ -1,0 +1,84 @@
+"""Run the benchmark entries and rewrite BENCHMARKS.md.
+
+python -m bench                 # quick mode, every entry
+python -m bench --full          # the full-size experiments
+python -m bench init-speed      # some entries only
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from pathlib import Path
+
+from bench.common import machine
+
+ENTRIES = [
+    "bench.compare_vs_loop",
+    "bench.compare_vs_numpy",
+    "bench.single_model",
+    "bench.gemm_efficiency",
+    "bench.probe_overhead",
+    "bench.init_speed",
+    "bench.sweep_scaling",
+]
+OUT = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+
+
+def load_entries():
+    found = []
+    for name in ENTRIES:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("names", nargs="*", help="entry names (default: all)")
+    parser.add_argument("--full", action="store_true", help="full-size runs, not quick mode")
+    parser.add_argument("--no-write", action="store_true", help="do not rewrite BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    entries = [m for m in load_entries() if not args.names or m.NAME in args.names]
+    rows = []
+    for module in entries:
+        print(f"== {module.NAME} ({'full' if args.full else 'quick'})", flush=True)
+        try:
+            r = module.run(quick=not args.full)
+        except Exception:  # one broken entry must not hide the others
+            traceback.print_exc()
+            rows.append(f"| {module.NAME} | error | | | {module.TARGET} | see log |")
+            continue
+        status = "met" if r.met else "NOT met"
+        print(
+            f"   initlab {r.initlab:.4g}{r.unit}  baseline {r.baseline:.4g}{r.unit}  "
+            f"ratio {r.ratio:.2f}  target {module.TARGET}: {status}",
+            flush=True,
+        )
+        for note in r.notes:
+            print(f"   {note}")
+        rows.append(
+            f"| {module.NAME} | {r.initlab:.4g} {r.unit} | {r.baseline:.4g} {r.unit} | "
+            f"{r.ratio:.2f}x | {module.TARGET} ({status}) | {'; '.join(r.notes)} |"
+        )
+    if not args.no_write and not args.names:
+        OUT.write_text(
+            "# Benchmarks\n\n"
+            f"Written by `make bench` ({'full' if args.full else 'quick'} mode). Ratios are "
+            "measured side by side in one run; ratio > 1 favours initlab.\n\n"
+            f"Machine: {machine()}\n\n"
+            "| entry | initlab | baseline | ratio | target | notes |\n|---|---|---|---|---|---|\n"
+            + "\n".join(rows)
+            + "\n"
+        )
+        print(f"wrote {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
