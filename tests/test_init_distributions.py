@@ -104,6 +104,36 @@ def check_torch_default():
     uniform_case(1 / math.sqrt(FAN_IN), "torch_default")
 
 
+def check_lsuv():
+    # data-driven: no target distribution; the check is the defining property on data
+    layer = nn.Linear(FAN_IN, FAN_OUT)
+    x = torch.randn(2048, FAN_IN, generator=torch.Generator().manual_seed(1)) * 3 + 1
+    report = initlab.init_(layer, "lsuv", data=x, generator=torch.Generator().manual_seed(0))
+    assert report.extra["lsuv"][0]["converged"]
+    with torch.no_grad():
+        assert abs(float(layer(x).std()) - 1) <= 0.05
+    w = layer.weight.detach().double()  # still orthogonal directions, one common scale
+    gram = w.T @ w
+    assert torch.allclose(
+        gram / gram.diagonal().mean(), torch.eye(FAN_IN, dtype=w.dtype), atol=1e-5
+    )
+
+
+def check_dbn():
+    # data-driven: trained weights from the generator, reproducible, not the N(0, 0.01) start
+    x = (torch.rand(200, 30, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+
+    def run(seed):
+        net = nn.Sequential(nn.Linear(30, 20), nn.Sigmoid(), nn.Linear(20, 5))
+        spec = "dbn:epochs=3,batch_size=20,lr=0.5,progress=false"
+        initlab.init_(net, spec, data=x, generator=torch.Generator().manual_seed(seed))
+        return net[0].weight.detach().double().numpy()
+
+    a, b, c = run(0), run(0), run(1)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert abs(a.std() - 0.01) > 0.01  # moved far from the N(0, 0.01^2) start
+
+
 CHECKS = {
     "zeros": lambda: constant_case(0.0, "zeros"),
     "ones": lambda: constant_case(1.0, "ones"),
@@ -118,7 +148,8 @@ CHECKS = {
     "lecun_normal": lambda: normal_case(math.sqrt(1 / FAN_IN), "lecun_normal"),
     "lecun_uniform": lambda: uniform_case(math.sqrt(3 / FAN_IN), "lecun_uniform"),
     "variance_scaling": lambda: trunc_case(
-        math.sqrt(2 / FAN_OUT), "variance_scaling:scale=2,mode=fan_out,distribution=truncated_normal"
+        math.sqrt(2 / FAN_OUT),
+        "variance_scaling:scale=2,mode=fan_out,distribution=truncated_normal",
     ),
     # a lone Linear has no activation after it: auto is LeCun normal
     "auto": lambda: normal_case(math.sqrt(1 / FAN_IN), "auto"),
@@ -126,6 +157,8 @@ CHECKS = {
     "sparse": check_sparse,
     "identity": check_identity,
     "torch_default": check_torch_default,
+    "lsuv": check_lsuv,
+    "dbn": check_dbn,
 }
 
 
@@ -166,6 +199,8 @@ def test_trunc_normal_correction_hits_target_std_and_torch_does_not():
     assert abs(x.std() - 0.87962566) < 0.01
     # torch's trunc_normal_ takes absolute bounds and never corrects the variance
     t = torch.empty(N)
-    torch.nn.init.trunc_normal_(t, std=1.0, a=-2.0, b=2.0, generator=torch.Generator().manual_seed(0))
+    torch.nn.init.trunc_normal_(
+        t, std=1.0, a=-2.0, b=2.0, generator=torch.Generator().manual_seed(0)
+    )
     assert abs(float(t.std()) - 1.0) > 0.1
     assert abs(float(t.std()) - 0.87962566) < 0.01

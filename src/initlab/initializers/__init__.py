@@ -1,7 +1,9 @@
 """The initializer library: registry, formula schemes, fans, gains, tracing and ``init_``."""
 
-from initlab.initializers import schemes, simple, torch_default  # noqa: F401  (registers)
+from initlab.initializers import dbn, lsuv, schemes, simple, torch_default  # noqa: F401  (registers)
 from initlab.initializers.apply import init_
+from initlab.initializers.dbn import pretrain_dbn
+from initlab.initializers.lsuv import LSUV
 from initlab.initializers.registry import Initializer, LayerContext, get, names, register
 from initlab.initializers.report import InitReport, InitRow
 
@@ -9,9 +11,11 @@ __all__ = [
     "Initializer",
     "InitReport",
     "InitRow",
+    "LSUV",
     "LayerContext",
     "get",
     "init_",
     "names",
+    "pretrain_dbn",
     "register",
 ]
