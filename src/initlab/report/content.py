@@ -1,0 +1,231 @@
+"""Everything a report page shows, gathered from a results store as plain data and images.
+
+The store alone is enough: records, meta (config, environment, diagnosis) and probe records.
+Nothing here formats HTML; the templates do, with autoescaping.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from initlab.report import plots, probe_plots
+from initlab.results.grouping import group_labels
+from initlab.results.records import InitSummary, RunRecord, Stat
+from initlab.results.store import CONFIG_NAME, Store
+from initlab.results.summary import format_stat, summarize, verdict
+
+# Environment fields the issue asks for; shown as "not recorded" when the writer left one out.
+ENV_FIELDS = ("initlab", "torch", "python", "device", "seed")
+
+
+@dataclass
+class Image:
+    """One inline figure: a ``data:`` URI and the words around it."""
+
+    title: str
+    uri: str
+    caption: str = ""
+
+
+@dataclass
+class Cell:
+    """A table cell: the text shown and the number the sort uses (None sorts last)."""
+
+    text: str
+    value: float | None = None
+
+
+@dataclass
+class Content:
+    """The data of one experiment's page."""
+
+    name: str
+    config_json: str
+    environment: list[tuple[str, str]]
+    summary_rows: list[list[Cell]]
+    verdict: str
+    images: list[Image] = field(default_factory=list)
+    probe_images: list[Image] = field(default_factory=list)
+    layer_rows: list[list[Cell]] = field(default_factory=list)
+    diagnosis: list[str] = field(default_factory=list)
+    runs: int = 0
+    summaries: list[InitSummary] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+SUMMARY_HEADERS = (
+    "Init",
+    "Seeds",
+    "Final train loss",
+    "Test accuracy",
+    "Steps to target",
+    "Diverged",
+)
+LAYER_HEADERS = ("Group", "Layer", "Activation std", "Gradient std")
+
+
+def data_uri(data: bytes, mime: str = "image/svg+xml") -> str:
+    """``data:<mime>;base64,...``: images travel inside the page, no file or URL needed."""
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _mean_value(s: Stat | None) -> float | None:
+    return s.mean if s is not None and math.isfinite(s.mean) else None
+
+
+def summary_rows(summaries: Sequence[InitSummary]) -> list[list[Cell]]:
+    """One row per group, in the order of :data:`SUMMARY_HEADERS`."""
+    rows = []
+    for s in summaries:
+        steps = s.steps_to_target
+        reached = 0 if steps is None else sum(math.isfinite(v) for v in steps.values)
+        steps_text = format_stat(steps, 0) + f" ({reached}/{s.seeds} reached)"
+        rows.append(
+            [
+                Cell(s.init),
+                Cell(str(s.seeds), float(s.seeds)),
+                Cell(format_stat(s.final_train_loss), _mean_value(s.final_train_loss)),
+                Cell(format_stat(s.test_accuracy), _mean_value(s.test_accuracy)),
+                Cell(steps_text, _mean_value(steps)),
+                Cell(str(s.diverged), float(s.diverged)),
+            ]
+        )
+    return rows
+
+
+def _config(store: Store, records: Sequence[RunRecord]) -> dict[str, Any]:
+    config = store.get_meta("config")
+    if config is None and (store.run_dir / CONFIG_NAME).is_file():
+        config = json.loads((store.run_dir / CONFIG_NAME).read_text(encoding="utf-8"))
+    if config is None and records:
+        # Older or hand-made stores: the settings every run shares.
+        dicts = [r.config.to_dict() for r in records]
+        config = {k: v for k, v in dicts[0].items() if all(d.get(k) == v for d in dicts)}
+    return config or {}
+
+
+def _environment(store: Store, records: Sequence[RunRecord]) -> list[tuple[str, str]]:
+    env = dict(store.get_meta("environment") or {})
+    if "seed" not in env and records:
+        # Runs are seeded by index (weights from (init, seed), batches from seed): list them.
+        seeds = sorted({r.config.seed for r in records})
+        env["seed"] = f"seed indices {', '.join(map(str, seeds))}"
+    rows = [(k, str(env[k]) if k in env else "not recorded") for k in ENV_FIELDS]
+    rows += [(str(k), str(v)) for k, v in env.items() if k not in ENV_FIELDS]
+    return rows
+
+
+def _diagnosis(
+    store: Store, records: Sequence[RunRecord], labels: Sequence[str], probes: dict[str, list]
+) -> list[str]:
+    lines = [str(x) for x in store.get_meta("diagnosis") or []]
+    for r, label in zip(records, labels):
+        if r.diverged_step is not None or r.status == "diverged":
+            lines.append(f"{label}, seed {r.config.seed}: diverged at step {r.diverged_step}.")
+        if r.status == "failed":
+            lines.append(f"{label}, seed {r.config.seed}: failed ({r.error or 'no message'}).")
+        stop, best = r.metrics.get(plots.EARLY_STOP), r.metrics.get(plots.BEST_STEP)
+        if stop is not None and stop.steps:
+            kept = f", best step {best.steps[0]} kept" if best is not None and best.steps else ""
+            lines.append(
+                f"{label}, seed {r.config.seed}: early stop at step {stop.steps[0]}{kept}."
+            )
+    for label, recs in probes.items():
+        # One line per finding kind and group: the first seed's words, and how many agree.
+        seen: dict[str, list] = {}
+        for rec in recs:
+            for finding in probe_plots.field_of(rec, "findings", []) or []:
+                seen.setdefault(probe_plots.field_of(finding, "kind", "finding"), []).append(
+                    finding
+                )
+        for found in seen.values():
+            first = found[0]
+            text = first.get("message", "") if isinstance(first, dict) else str(first)
+            lines.append(f"{label} (probe, {len(found)} of {len(recs)} seeds): {text}")
+    return list(dict.fromkeys(lines))  # drop repeats, keep order
+
+
+def _probes_by_group(
+    store: Store, records: Sequence[RunRecord], labels: Sequence[str]
+) -> dict[str, list]:
+    """The earliest probe record of each run (taken at initialization), grouped by label."""
+    groups: dict[str, list] = {}
+    for r, label in zip(records, labels):
+        found = []
+        for p in store.probes(run_key=r.key):
+            # A watch() history holds probe records taken during training; a probe is one.
+            found += probe_plots.field_of(p, "records", None) or [p]
+        found = [p for p in found if probe_plots.field_of(p, "layers")]
+        if found:
+            first = min(found, key=lambda p: probe_plots.field_of(p, "step") or 0)
+            groups.setdefault(label, []).append(first)
+    return groups
+
+
+def collect(store: Store, *, name: str | None = None) -> Content:
+    """Gather one experiment's page content from its store."""
+    records = [r for r in store.runs() if r.status != "running"]
+    labels = group_labels(records)
+    summaries = summarize(records, labels)
+    probes = _probes_by_group(store, records, labels)
+    config = _config(store, records)
+    content = Content(
+        name=name or str(store.get_meta("name") or store.run_dir.resolve().name),
+        config_json=json.dumps(config, indent=2, default=str),
+        environment=_environment(store, records),
+        summary_rows=summary_rows(summaries),
+        verdict=verdict(summaries),
+        diagnosis=_diagnosis(store, records, labels, probes),
+        runs=len(records),
+        summaries=summaries,
+        config=config,
+    )
+    figures = [
+        ("Loss", plots.curve_figure(records, labels, plots.LOSS_METRICS, "Loss", "loss")),
+        (
+            "Accuracy",
+            plots.curve_figure(records, labels, plots.ACCURACY_METRICS, "Accuracy", "accuracy"),
+        ),
+        ("Learning rate", plots.lr_figure(records, labels)),
+    ]
+    band_note = "Lines: mean over seeds; band: min to max over seeds."
+    for title, svg in figures:
+        if svg is not None:
+            caption = band_note if title != "Learning rate" else "The LR used at each step."
+            content.images.append(Image(title, data_uri(svg), caption))
+    std_svg = probe_plots.layer_std_figure(probes)
+    if std_svg is not None:
+        caption = "Per-layer std at initialization, mean over seeds (log scale)."
+        content.probe_images.append(
+            Image("Activation and gradient std by layer", data_uri(std_svg), caption)
+        )
+        content.layer_rows = [
+            [Cell(r["group"]), Cell(r["layer"]), _num(r["act_std"]), _num(r["grad_std"])]
+            for r in probe_plots.layer_table(probes)
+        ]
+    for title, mime, data in probe_plots.histogram_figures(store.probes(), probes):
+        content.probe_images.append(Image(title, data_uri(data, mime)))
+    return content
+
+
+def _num(x: float) -> Cell:
+    return Cell(f"{x:.4g}", x) if math.isfinite(x) else Cell("—")
+
+
+def config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(key, value in A, value in B) for every top-level config key that differs."""
+    keys = list(dict.fromkeys([*a, *b]))
+    show = lambda d, k: json.dumps(d[k], default=str) if k in d else "—"  # noqa: E731
+    return [(k, show(a, k), show(b, k)) for k in keys if a.get(k) != b.get(k)]
+
+
+def open_and_collect(run_dir: str | Path) -> Content:
+    """Open the store in ``run_dir`` read-only-ish (no creation) and collect its content."""
+    with Store.open(run_dir, create=False) as store:
+        return collect(store)
