@@ -5,6 +5,7 @@ The test is parametrized over the whole registry, so a new scheme without a chec
 
 from __future__ import annotations
 
+import fnmatch
 import math
 
 import numpy as np
@@ -15,6 +16,7 @@ from torch import nn
 
 import initlab
 from initlab.initializers.registry import names
+from initlab.models.residual import residual_mlp
 
 FAN_OUT, FAN_IN = 400, 250  # a Linear(250, 400): 100,000 weights
 N = FAN_OUT * FAN_IN
@@ -134,6 +136,70 @@ def check_dbn():
     assert abs(a.std() - 0.01) > 0.01  # moved far from the N(0, 0.01^2) start
 
 
+def _pooled(model, pattern):
+    parts = [p.detach().double().numpy().ravel() for n, p in model.named_parameters()
+             if fnmatch.fnmatchcase(n, pattern)]  # fmt: skip
+    return np.concatenate(parts)
+
+
+class _ThreeLayerBlock(nn.Module):
+    """x + fc3(relu(fc2(relu(fc1(x))))): a branch of m = 3 layers."""
+
+    def __init__(self, width):
+        super().__init__()
+        self.fc1, self.fc2, self.fc3 = (nn.Linear(width, width) for _ in range(3))
+
+    def forward(self, x):
+        return x + self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+
+
+def check_fixup():
+    # L = 4 branches of m = 3 layers: the first two N(0, 2/fan_in) x L^(-1/(2m-2)) = 4^(-1/4)
+    model = nn.Sequential(*(_ThreeLayerBlock(FAN_IN) for _ in range(4)), nn.Linear(FAN_IN, 10))
+    initlab.init_(model, "fixup", generator=torch.Generator().manual_seed(0))
+    std = math.sqrt(2 / FAN_IN) * 4 ** (-1 / 4)
+    for layer in ("fc1", "fc2"):
+        x = _pooled(model, f"*.{layer}.weight")
+        check_moments(x, 0.0, std)
+        check_ks(x, stats.norm(0, std))
+    assert np.all(_pooled(model, "*.fc3.weight") == 0) and np.all(_pooled(model, "4.*") == 0)
+    assert np.all(_pooled(model, "*.bias") == 0)
+
+
+def check_zero_last_gamma():
+    model = residual_mlp(4, FAN_IN, norm="batchnorm")
+    initlab.init_(model, "zero_last_gamma", generator=torch.Generator().manual_seed(0))
+    x = _pooled(model, "*.fc*.weight")
+    check_moments(x, 0.0, math.sqrt(2 / FAN_IN))
+    check_ks(x, stats.norm(0, math.sqrt(2 / FAN_IN)))
+    assert np.all(_pooled(model, "*.norm.weight") == 0)
+
+
+def check_skipinit():
+    model = residual_mlp(4, FAN_IN, gate=True)
+    initlab.init_(model, "skipinit:base=lecun_normal", generator=torch.Generator().manual_seed(0))
+    x = _pooled(model, "*.fc*.weight")
+    check_moments(x, 0.0, math.sqrt(1 / FAN_IN))
+    check_ks(x, stats.norm(0, math.sqrt(1 / FAN_IN)))
+    assert np.all(_pooled(model, "*.gate") == 0)
+
+
+def check_gpt2_residual():
+    model = residual_mlp(4, FAN_IN, in_features=30)  # 4 branches: n_layers = 2
+    initlab.init_(model, "gpt2_residual", generator=torch.Generator().manual_seed(0))
+    x = np.concatenate([_pooled(model, "*.fc1.weight"), _pooled(model, "stem.weight")])
+    check_moments(x, 0.0, 0.02)
+    check_ks(x, stats.norm(0, 0.02))
+    x = _pooled(model, "*.fc2.weight")
+    check_moments(x, 0.0, 0.02 / math.sqrt(4))
+    check_ks(x, stats.norm(0, 0.02 / math.sqrt(4)))
+
+
+def check_embedding_normal():
+    normal_case(1 / math.sqrt(FAN_IN), "embedding_normal")  # d_model = dim 1 of the table
+    normal_case(0.02, "embedding_normal:std=0.02")
+
+
 CHECKS = {
     "zeros": lambda: constant_case(0.0, "zeros"),
     "ones": lambda: constant_case(1.0, "ones"),
@@ -159,6 +225,11 @@ CHECKS = {
     "torch_default": check_torch_default,
     "lsuv": check_lsuv,
     "dbn": check_dbn,
+    "fixup": check_fixup,
+    "zero_last_gamma": check_zero_last_gamma,
+    "skipinit": check_skipinit,
+    "gpt2_residual": check_gpt2_residual,
+    "embedding_normal": check_embedding_normal,
 }
 
 
