@@ -30,7 +30,11 @@ def list_inits(as_json: bool) -> None:
             {
                 "name": name,
                 "aliases": list(cls.aliases),
-                "kind": "data-driven" if cls.data_driven else "formula",
+                "kind": "data-driven"
+                if cls.data_driven
+                else "model-level"
+                if cls.model_level
+                else "formula",
                 "formula": cls.formula,
                 "defaults": get(name).to_config(),
             }

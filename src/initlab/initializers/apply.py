@@ -85,7 +85,7 @@ def init_(
     in float32 on the generator's device, then are cast to each parameter's dtype and device.
     """
     spec = get(scheme)
-    if spec.data_driven:
+    if spec.data_driven or spec.model_level:
         return spec.apply(  # type: ignore[attr-defined]
             model, data=data, generator=generator or default_generator(), bias=bias,
             rules=rules, example_input=example_input,
@@ -131,10 +131,15 @@ def fill_model(
     seen: dict[int, str] = {}
     for mod_name, module in model.named_modules():
         weight = getattr(module, "weight", None)
+        if weight is None and isinstance(module, nn.MultiheadAttention):
+            weight = module.in_proj_weight  # packed q, k, v: the bias follows its fans
+            weight_name = "in_proj_weight"
+        else:
+            weight_name = "weight"
         weight_fan_in = 1
         torch_fan_in = 1
         if isinstance(weight, torch.Tensor) and weight.dim() >= 2:
-            weight_fan_in = module_blocks(module, "weight", tuple(weight.shape))[0].fan_in
+            weight_fan_in = module_blocks(module, weight_name, tuple(weight.shape))[0].fan_in
             torch_fan_in = tensor_fans(tuple(weight.shape))[0]
         for pname, param in module.named_parameters(recurse=False):
             full = f"{mod_name}.{pname}" if mod_name else pname

@@ -37,7 +37,8 @@ class Initializer(Configurable):
     """
 
     formula: ClassVar[str] = ""
-    data_driven: ClassVar[bool] = False
+    data_driven: ClassVar[bool] = False  # needs data= (LSUV, DBN)
+    model_level: ClassVar[bool] = False  # works on the whole model via apply() (residual)
     per_block: ClassVar[bool] = True  # fill RNN gate / packed-attention blocks one by one
     owns_bias: ClassVar[bool] = False  # with bias=None, biases use this scheme (torch_default)
 

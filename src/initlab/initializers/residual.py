@@ -107,7 +107,7 @@ class _Edits:
 class _Residual(Initializer):
     """Shared flow: find blocks, check them, base init, then the scheme's edits."""
 
-    data_driven = True  # model-level: init_ hands over the whole model (data is not used)
+    model_level = True  # init_ hands over the whole model (data is not used)
     formula = ""
 
     def _base(self) -> Initializer:
