@@ -35,6 +35,11 @@ _EXPORTS = {
     "Comparison": "initlab.experiments.compare",
     "CompareConfig": "initlab.experiments.config",
     "run_preset": "initlab.experiments.presets",
+    "watch": "initlab.probe.hooks",
+    "ProbeReport": "initlab.probe.report",
+    "histogram_experiment": "initlab.probe.experiment",
+    "predict_stack": "initlab.probe.predict",
+    "diagnose": "initlab.probe.diagnose",
 }
 
 __all__ = [
@@ -53,13 +58,21 @@ __all__ = [
     "get",
     "init_",
     "names",
+    "ProbeReport",
+    "diagnose",
+    "histogram_experiment",
+    "predict_stack",
     "pretrain_dbn",
+    "probe",
     "register",
     "run_preset",
+    "watch",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "probe":  # the subpackage, callable as probe(model, inputs, ...)
+        return importlib.import_module("initlab.probe")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'initlab' has no attribute {name!r}")
@@ -71,7 +84,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | {"probe"})
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports

@@ -1,3 +1,153 @@
-"""CLI commands (filled in by their issue)."""
+"""``initlab histogram`` (the classic per-layer activation figure) and ``initlab probe``."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from initlab.errors import ConfigError, InitSpecError
+from initlab.specs import split_specs
+
+
+def _console():
+    from rich.console import Console
+
+    console = Console()
+    # Piped or captured output has no terminal width: do not squeeze the table to 80 columns.
+    return console if console.is_terminal else Console(width=120)
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        dims = ()
+    if not dims or any(d < 1 for d in dims):
+        raise ConfigError(
+            f"Bad --input-shape {text!r}: give positive integers separated by commas, "
+            "e.g. 1,28,28 (the batch dimension is --batch)."
+        )
+    return dims
+
+
+@click.command("histogram")
+@click.option(
+    "--activation",
+    "--activations",
+    "activations",
+    default="sigmoid",
+    show_default=True,
+    help="Activation(s), comma-separated: a grid figure.",
+)
+@click.option(
+    "--init",
+    "--inits",
+    "inits",
+    default="normal:std=1",
+    show_default=True,
+    help="Init spec(s), comma-separated, e.g. 'normal:std=0.01,lecun_normal'.",
+)
+@click.option("--layers", default=5, show_default=True, type=int)
+@click.option("--width", default=100, show_default=True, type=int)
+@click.option("--samples", default=1000, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--bins", default=30, show_default=True, type=int)
+@click.option("--bias/--no-bias", default=False, show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    default="runs/histogram",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for histogram.png and stats.json.",
+)
+def histogram(activations, inits, layers, width, samples, seed, bins, bias, out_dir) -> None:
+    """Per-layer activation histograms of a Linear + activation stack fed N(0, 1) inputs."""
+    from initlab.probe.experiment import histogram_grid
+    from initlab.report.histograms import write_histogram_png
+
+    runs = histogram_grid(
+        split_specs(inits), split_specs(activations), layers=layers, width=width,
+        samples=samples, seed=seed, bins=bins, bias=bias,
+    )  # fmt: skip
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_histogram_png(runs, out / "histogram.png")
+    stats = {"runs": [r.to_dict() for r in runs]}
+    (out / "stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True) + "\n")
+    console = _console()
+    from rich.markup import escape
+
+    for run in runs:
+        acts = run.activation_layers()
+        stds = ", ".join(f"{x.std:.3g}" for x in acts)
+        console.print(f"[bold]{escape(run.activation)}[/], init [bold]{escape(run.init)}[/]: "
+                      f"activation std by layer {stds}")  # fmt: skip
+        if not run.probe.findings:
+            console.print("  [green]no warning[/]")
+        for f in run.probe.findings:
+            console.print(f"  [yellow]{escape(f.kind)}[/]: {escape(f.message)} "
+                          f"[dim]Try:[/] {escape(f.fix)}")  # fmt: skip
+    console.print(f"wrote {escape(str(out / 'histogram.png'))} and stats.json")
+
+
+def probe_inputs(source: str, batch: int, shape: tuple[int, ...], seed: int):
+    """The batch the probe command feeds. Only N(0, 1) noise for now; a dataset source
+    (``--dataset mnist``) plugs in here and returns (inputs, targets)."""
+    import torch
+
+    from initlab.probe.experiment import input_seed
+
+    if source != "normal":
+        raise InitSpecError(f"Unknown input source '{source}'. Allowed: normal.")
+    g = torch.Generator().manual_seed(input_seed(seed))
+    return torch.randn(batch, *shape, generator=g), None
+
+
+@click.command("probe")
+@click.option(
+    "--model",
+    "model_spec",
+    required=True,
+    help="A factory: package.module:factory[:key=value,...] returning an nn.Module.",
+)
+@click.option("--input-shape", required=True, help="One example's shape, e.g. 1,28,28.")
+@click.option("--batch", default=256, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--init", "init", default=None, help="Re-initialize with this spec first.")
+@click.option("--bins", default=30, show_default=True, type=int)
+@click.option(
+    "--json",
+    "json_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Also write the probe record as JSON here.",
+)
+def probe(model_spec, input_shape, batch, seed, init, bins, json_path) -> None:
+    """Probe a model of your own: per-layer table, predicted variance and diagnosis."""
+    import torch
+
+    import initlab
+    from initlab.probe.factory import build_model
+    from initlab.probe.probe import probe as run_probe
+
+    shape = _shape(input_shape)
+    if batch < 1:
+        raise ConfigError(f"--batch must be a positive integer, got {batch}.")
+    model = build_model(model_spec)
+    if init is not None:
+        initlab.init_(model, init, generator=torch.Generator().manual_seed(seed))
+    inputs, targets = probe_inputs("normal", batch, shape, seed)
+    try:
+        report = run_probe(model, inputs, bins=bins)
+    except RuntimeError as e:  # shape mismatches surface as RuntimeError from torch
+        first = str(e).splitlines()[0]
+        raise ConfigError(f"The model failed on inputs of shape {[batch, *shape]}: {first}") from e
+    _console().print(report)
+    if json_path:
+        Path(json_path).write_text(json.dumps(report.to_dict(), indent=1, sort_keys=True) + "\n")
+
+
+COMMANDS = [histogram, probe]

@@ -1,0 +1,40 @@
+"""The probe: what an initialization does to activations and gradients, with a diagnosis.
+
+``probe(model, inputs)`` measures every layer in one call; ``watch(model, every=N)`` does it
+during training; ``predict_stack`` gives the mean-field variance and its finite-width band;
+``diagnose`` turns a record into one-line findings.
+"""
+
+from initlab.probe.diagnose import diagnose
+from initlab.probe.experiment import histogram_experiment, histogram_grid
+from initlab.probe.factory import build_model, load_factory
+from initlab.probe.hooks import watch
+from initlab.probe.predict import Prediction, Step, gaussian_moments, predict_stack
+from initlab.probe.probe import probe
+from initlab.probe.report import ProbeReport
+
+__all__ = [
+    "Prediction",
+    "ProbeReport",
+    "Step",
+    "build_model",
+    "diagnose",
+    "gaussian_moments",
+    "histogram_experiment",
+    "histogram_grid",
+    "load_factory",
+    "predict_stack",
+    "probe",
+    "watch",
+]
+
+
+class _CallableModule(__import__("types").ModuleType):
+    """``initlab.probe`` is both this package and the ``probe()`` function: once the package
+    is imported Python binds ``initlab.probe`` to it, so calling it forwards to ``probe``."""
+
+    def __call__(self, *args, **kwargs):
+        return probe(*args, **kwargs)
+
+
+__import__("sys").modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,94 @@
+"""Turn a closed collection (hooks' accumulators) into a plain :class:`ProbeRecord`.
+
+Adds what the hooks do not see batch by batch: weight statistics (std, identical rows),
+the mean-field prediction along the chain of leaf calls, and the diagnosis.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from initlab.probe.diagnose import diagnose
+from initlab.probe.predict import chain_steps, predict_stack
+from initlab.results.probe_records import LayerStats, ProbeRecord, WeightGrad
+
+if TYPE_CHECKING:  # hooks.py imports this module; the types are only for readers
+    from initlab.probe.hooks import Collection, Collector
+
+
+def _weight_facts(module: nn.Module) -> tuple[float | None, bool | None]:
+    """(std of the weight entries, whether every output unit's weights are identical)."""
+    weight = getattr(module, "weight", None)
+    if not isinstance(weight, torch.Tensor) or weight.dim() < 2:
+        return None, None
+    w = weight.detach()
+    if isinstance(module, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
+        w = w.transpose(0, 1)  # [in, out, ...]: output units are along dim 1
+    rows = w.reshape(w.shape[0], -1).float()
+    std = float(rows.std(correction=0))
+    if rows.shape[0] < 2:
+        return std, None
+    # column-wise max - min over the units: reductions only, no copy of the weight
+    spread = float((rows.amax(dim=0) - rows.amin(dim=0)).max())
+    scale = float(rows.abs().max())
+    return std, bool(spread <= 1e-6 * scale)
+
+
+def assemble(
+    collector: Collector,
+    collection: Collection,
+    *,
+    step: int | None = None,
+    loss: float | None = None,
+    batches: int = 1,
+    samples: int = 0,
+) -> ProbeRecord:
+    """Build the record of one collection: stats in call order, predictions, findings."""
+    layers: list[LayerStats] = []
+    for index, name in enumerate(collection.order):
+        slot = collector.slots[name]
+        stats = LayerStats(
+            name=name,
+            kind=slot.kind,
+            module=type(slot.module).__name__,
+            index=index,
+            activation=slot.activation.spec if slot.activation else None,
+            **(slot.out.summary() if slot.out else {}),
+        )
+        if slot.grad is not None and slot.grad.batches:
+            stats.grad_std, stats.grad_norm = slot.grad.std, slot.grad.norm
+        if slot.kind != "activation":
+            stats.weight_std, stats.weight_rows_identical = _weight_facts(slot.module)
+        layers.append(stats)
+
+    notes: list[str] = []
+    steps, stop = chain_steps(collection.calls)
+    if stop:
+        notes.append(stop)
+    m2 = collection.input_m2.mean if collection.input_m2.count else 1.0
+    by_name = {x.name: x for x in layers}
+    for p in predict_stack(steps, input_second_moment=m2):
+        if p.name in by_name and math.isfinite(p.variance):
+            by_name[p.name].predicted_var = p.variance
+            by_name[p.name].predicted_lower = p.lower
+            by_name[p.name].predicted_upper = p.upper
+
+    grads = []
+    for name, g in collection.weight_grads.items():
+        layer = name[: -len(".weight")] if name.endswith(".weight") else ""
+        module = collector.slots[layer].module if layer in collector.slots else None
+        shape = list(module.weight.shape) if module is not None else []
+        grads.append(WeightGrad(name, layer, shape, g.std or 0.0, g.norm or 0.0))
+    order = {name: i for i, name in enumerate(collection.order)}
+    grads.sort(key=lambda g: order.get(g.layer, len(order)))
+
+    record = ProbeRecord(
+        layers=layers, weight_grads=grads, notes=notes, batches=batches,
+        samples=samples, loss=loss, step=step,
+    )  # fmt: skip
+    record.findings = diagnose(record)
+    return record

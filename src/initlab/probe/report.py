@@ -1,0 +1,104 @@
+"""ProbeReport: a probe's plain record with a rich table and the diagnosis."""
+
+from __future__ import annotations
+
+from initlab.results.probe_records import Finding, LayerStats, ProbeRecord, WeightGrad
+
+
+def _fmt(x: float | None, spec: str = ".3g") -> str:
+    return "" if x is None else format(x, spec)
+
+
+class ProbeReport:
+    """What ``initlab.probe`` measured; ``.to_record()`` gives the plain dataclasses.
+
+    ``report.layers`` lists :class:`LayerStats` in call order, ``report.findings`` the
+    diagnosis (empty when nothing looks wrong), ``report.print()`` shows both.
+    """
+
+    def __init__(self, record: ProbeRecord) -> None:
+        self.record = record
+
+    @property
+    def layers(self) -> list[LayerStats]:
+        return self.record.layers
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.record.findings
+
+    @property
+    def weight_grads(self) -> list[WeightGrad]:
+        return self.record.weight_grads
+
+    @property
+    def notes(self) -> list[str]:
+        return self.record.notes
+
+    def layer(self, name: str) -> LayerStats:
+        return self.record.layer(name)
+
+    def to_record(self) -> ProbeRecord:
+        return self.record
+
+    def to_dict(self) -> dict:
+        return self.record.to_dict()
+
+    def diagnosis(self) -> list[str]:
+        """The findings as one-line strings ("saturated: ... Try: ...")."""
+        return [str(f) for f in self.findings]
+
+    def table(self, title: str = "initlab probe"):
+        """A rich Table: one row per layer in call order."""
+        from rich.table import Table
+
+        t = Table(
+            title=title,
+            caption="band: std of ~95% of single finite-width nets; sat/dead: "
+            "saturated, or dead elements/units (u); under/over: counts outside the "
+            "histogram range",
+            padding=(0, 1),
+        )
+        grads = any(x.grad_std is not None for x in self.layers)
+        cols = ["layer", "kind", "mean", "std", "pred. std", "band", "sat/dead", "under/over"]
+        for col in cols + (["grad std"] if grads else []):
+            left = col in ("layer", "kind")
+            names = [len(x.name) for x in self.layers] + [5]
+            width = {"layer": min(max(names), 24), "kind": 7}.get(col)
+            t.add_column(col, justify="left" if left else "right", no_wrap=left, min_width=width)
+        for x in self.layers:
+            pred = band = ""
+            if x.predicted_var is not None:
+                lo, hi = x.predicted_lower or 0.0, x.predicted_upper or 0.0
+                pred, band = f"{x.predicted_var**0.5:.3g}", f"{lo**0.5:.2g}..{hi**0.5:.2g}"
+            flag = ""
+            if x.saturation is not None:
+                flag = f"{x.saturation:.0%} sat"
+            elif x.dead_units is not None:
+                flag = f"{x.dead_elements:.0%}/{x.dead_units:.0%}u"
+            h = x.histogram
+            out = f"{h.underflow}/{h.overflow}" if h is not None else ""
+            row = [x.name or "(model)", x.activation or x.kind, _fmt(x.mean), _fmt(x.std), pred,
+                   band, flag, out]  # fmt: skip
+            t.add_row(*row, *([_fmt(x.grad_std)] if grads else []))
+        return t
+
+    def __rich_console__(self, console, options):
+        from rich.markup import escape
+
+        yield self.table()
+        for note in self.notes:
+            yield f"[dim]note:[/] {escape(note)}"
+        if not self.findings:
+            yield "[green]diagnosis: no warning[/]"
+        for f in self.findings:
+            yield f"[yellow]{escape(f.kind)}[/]: {escape(f.message)} [dim]Try:[/] {escape(f.fix)}"
+
+    def print(self) -> None:
+        from rich.console import Console
+
+        Console().print(self)
+
+    def __repr__(self) -> str:
+        kinds = ", ".join(f.kind for f in self.findings) or "no warning"
+        return f"ProbeReport({len(self.layers)} layers, {self.record.samples} samples: {kinds})"

@@ -1,0 +1,1 @@
+"""User model factories for tests of package.module:function arch specs."""

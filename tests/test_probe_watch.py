@@ -1,0 +1,100 @@
+"""watch(): statistics every N steps during training, nothing in between, hooks always removed."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import initlab
+from initlab.errors import ConfigError
+from initlab.probe import probe, watch
+from initlab.probe import stats as stats_module
+from initlab.results.probe_records import WatchHistory
+
+
+def _setup(gen):
+    model = nn.Sequential(
+        nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 1)
+    )
+    initlab.init_(model, "auto", generator=gen)
+    x, y = torch.randn(64, 8, generator=gen), torch.randn(64, 1, generator=gen)
+    return model, x, y
+
+
+def _train(model, x, y, steps, opt):
+    for _ in range(steps):
+        opt.zero_grad()
+        F.mse_loss(model(x), y).backward()
+        opt.step()
+
+
+def _hooked(model: nn.Module) -> bool:
+    if any(m._forward_hooks or m._forward_pre_hooks for m in model.modules()):
+        return True
+    return any(getattr(p, "_post_accumulate_grad_hooks", None) for p in model.parameters())
+
+
+def test_samples_every_n_steps_and_matches_a_probe_at_those_weights(gen):
+    model, x, y = _setup(gen)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    snapshots = {}
+    with watch(model, every=3) as w:
+        for step in range(10):
+            if step % 3 == 0:
+                snapshots[step] = copy.deepcopy(model)
+            _train(model, x, y, 1, opt)
+    assert w.history.steps == [0, 3, 6, 9]
+    assert not _hooked(model)
+    for record in w.history.records:
+        oracle = probe(snapshots[record.step], x, targets=y, loss_fn=F.mse_loss)
+        for got, want in zip(record.layers, oracle.layers, strict=True):
+            assert got.name == want.name
+            assert got.std == pytest.approx(want.std, rel=1e-6)
+            assert got.grad_std == pytest.approx(want.grad_std, rel=1e-5)
+        assert [g.name for g in record.weight_grads] == ["0.weight", "2.weight", "4.weight"]
+        norms = [g.norm for g in record.weight_grads]
+        assert norms == pytest.approx([g.norm for g in oracle.weight_grads], rel=1e-5)
+    steps, stds = w.history.series("1", "std")
+    assert steps == [0, 3, 6, 9] and len(set(stds)) == 4  # training moved the weights
+
+
+def test_nothing_is_computed_between_samples(gen, monkeypatch):
+    calls = []
+    original = stats_module.OutputStats.update
+
+    def counting(self, y):
+        calls.append(1)
+        return original(self, y)
+
+    monkeypatch.setattr(stats_module.OutputStats, "update", counting)
+    model, x, y = _setup(gen)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    with watch(model, every=5):
+        _train(model, x, y, 10, opt)
+    assert len(calls) == 2 * 5  # steps 0 and 5, five layers each
+
+
+def test_hooks_removed_when_the_body_raises(gen):
+    model, x, _ = _setup(gen)
+    with pytest.raises(ValueError, match="user error"), watch(model, every=1):
+        model(x)
+        raise ValueError("user error")
+    assert not _hooked(model)
+
+
+def test_history_is_plain_data_that_round_trips(gen):
+    model, x, y = _setup(gen)
+    with watch(model, every=2) as w:
+        _train(model, x, y, 4, torch.optim.SGD(model.parameters(), lr=0.01))
+    again = WatchHistory.from_dict(w.history.to_dict())
+    assert again == w.history
+
+
+def test_every_must_be_positive(gen):
+    model, _, _ = _setup(gen)
+    with pytest.raises(ConfigError, match="every"), watch(model, every=0):
+        pass
