@@ -97,3 +97,64 @@ def deep_relu(out: Path, quick: bool = False, progress=None):
         inits=["lecun_normal", "he_normal"], seeds=1 if quick else 3, optimizer="sgd", lr=0.01,
         batch_size=128, steps=300 if quick else 2000, eval_every=100 if quick else 500,
     )  # fmt: skip
+
+
+@dataclass
+class HistogramResult:
+    """What the activation-histograms preset produced (printed by the CLI)."""
+
+    run_dir: Path
+    runs: list
+    report_path: Path | None
+
+    def print(self, console) -> None:
+        from rich.markup import escape
+
+        for run in self.runs:
+            stds = ", ".join(f"{x.std:.3g}" for x in run.activation_layers())
+            kinds = ", ".join(sorted({f.kind for f in run.probe.findings})) or "no warning"
+            console.print(f"{escape(run.activation):8} {escape(run.init):16} std by layer: "
+                          f"{stds}  ({escape(kinds)})")  # fmt: skip
+        console.print(f"run folder: {self.run_dir}")
+        if self.report_path:
+            console.print(f"report: {self.report_path}")
+
+
+@preset(
+    "activation-histograms",
+    "5 x 100 Linear + sigmoid/tanh/ReLU fed 1,000 N(0,1) inputs under N(0,1), N(0,0.01), "
+    "sqrt(1/n), sqrt(2/n): per-layer activation histograms",
+)
+def activation_histograms(out: Path, quick: bool = False, progress=None):
+    from initlab.probe.experiment import histogram_grid
+    from initlab.report.histograms import write_histogram_png
+    from initlab.results.store import Store
+
+    inits = ["normal:std=1", "normal:std=0.01", "lecun_normal", "he_normal"]
+    runs = histogram_grid(inits, ["sigmoid", "tanh", "relu"], layers=5, width=100, samples=1000)
+    out.mkdir(parents=True, exist_ok=True)
+    write_histogram_png(runs, out / "histogram.png")
+    with Store.open(out) as store:
+        store.put_meta("name", "activation-histograms")
+        store.put_meta(
+            "config",
+            {
+                "layers": 5,
+                "width": 100,
+                "samples": 1000,
+                "seed": 0,
+                "inits": inits,
+                "activations": ["sigmoid", "tanh", "relu"],
+            },
+        )
+        store.put_meta("diagnosis", [
+            f"{r.activation} / {r.init}: {f.message}" for r in runs for f in r.probe.findings
+        ])  # fmt: skip
+        store.put_probes(runs)
+    return HistogramResult(out, runs, _render(out))
+
+
+def _render(run_dir: Path) -> Path | None:
+    from initlab.report.render import render_report
+
+    return render_report(run_dir)
