@@ -10,9 +10,12 @@ from initlab.results.summary import format_stat, verdict
 
 def comparison_table(summaries, title: str = "initlab compare") -> Table:
     table = Table(title=title)
-    for col in ("init", "seeds", "final train loss", "test accuracy (95% CI)",
-                "steps to target", "diverged"):  # fmt: skip
-        table.add_column(col, justify="left" if col == "init" else "right")
+    for col in ("init", "seeds", "train loss", "test acc ± 95% CI", "steps to target",
+                "diverged"):  # fmt: skip
+        if col == "init":
+            table.add_column(col, overflow="fold")
+        else:
+            table.add_column(col, justify="right")
     for s in summaries:
         table.add_row(
             s.init,

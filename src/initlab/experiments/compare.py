@@ -142,9 +142,10 @@ def _train(config: CompareConfig, todo: list[RunConfig], run_dir: Path, progress
         on_step=progress,
         checkpoint_path=checkpoint,
         checkpoint_every=max(config.steps // 10, 50),
-        run_configs=todo,
     )
     checkpoint.unlink(missing_ok=True)
+    for record, rc in zip(records, todo, strict=True):
+        record.config = rc  # the key this command looks runs up by
     return records
 
 
@@ -156,6 +157,7 @@ def _environment(config: CompareConfig) -> dict[str, Any]:
         device=config.device,
         threads=int(torch.get_num_threads()),
         seeds=config.seeds,
+        seed=f"seed indices 0..{config.seeds - 1}",
         cpu=platform.processor() or platform.machine(),
     )
 

@@ -1,0 +1,284 @@
+"""Train K models that differ only in init and seed as ONE stack of batched kernels.
+
+>>> from initlab.data import load
+>>> records = train_stack(
+...     [Member("he_normal", 0), Member("lecun_normal", 0)], data=load("blobs"),
+...     arch="mlp:16x2", activation="relu", optimizer="sgd", lr=0.1, batch_size=32,
+...     steps=50, eval_every=25, target_loss=0.5)
+>>> [r.status for r in records], records[0].metrics["val_acc"].steps
+(['finished', 'finished'], [25, 50])
+
+How it stays exact: each member's loss is the mean cross-entropy of its own batch; one
+backward runs over the SUM of the K losses, so each member's gradient is the one it would
+get alone; the optimizers are element-wise. Members are ordered by seed so the members of a
+seed share one input batch (and the first layer's matmul); see :mod:`initlab.models.stacked`.
+
+Divergence: a member whose loss is NaN/inf is marked diverged at that step, left out of the
+summed loss, its gradient zeroed, and its parameters and buffers restored after every later
+optimizer step, so no optimizer state moves it again and its NaN reaches no other member.
+The only host sync per step is that finiteness check (a single bool); losses stay on the
+device until the end.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from initlab.data.dataset import Dataset, Split
+from initlab.errors import ConfigError
+from initlab.initializers import get, init_
+from initlab.initializers.activations import resolve
+from initlab.models.specs import build, canonical_arch
+from initlab.models.stacked import StackedModel
+from initlab.results.records import RunConfig, RunRecord
+from initlab.train import checkpoint as ckpt
+from initlab.train.evaluate import eval_chunk_size, evaluate
+from initlab.train.history import History
+from initlab.train.optim import canonical_optimizer, make_optimizer
+from initlab.train.randomness import BatchOrder, dropout_generator, init_generator
+
+
+@dataclass(frozen=True)
+class Member:
+    """One model of a stack: an init spec and a seed index."""
+
+    init: str
+    seed: int
+
+
+def train_stack(
+    members: list[Member],
+    *,
+    data: Dataset,
+    arch: str,
+    activation: str,
+    optimizer: str,
+    lr: float,
+    batch_size: int,
+    steps: int,
+    eval_every: int | None,
+    target_loss: float,
+    bias: str = "zeros",
+    device: str | torch.device = "cpu",
+    on_step: Callable[[int, int], None] | None = None,
+    checkpoint_path: str | Path | None = None,
+    checkpoint_every: int | None = None,
+) -> list[RunRecord]:
+    """Train every member together; one :class:`RunRecord` per member, in the given order.
+
+    Metrics: ``train_loss`` and ``lr`` every step; ``val_loss``, ``val_acc``, ``test_loss``,
+    ``test_acc`` every ``eval_every`` steps (None: only at the end) and at the end.
+    ``on_step(step, steps)`` is called after each step. With ``checkpoint_path``, a checkpoint
+    is written every ``checkpoint_every`` steps and at the end, and an existing one is
+    resumed from (the result is bit-identical to an uninterrupted run).
+    """
+    run = _StackRun(
+        members, data=data, arch=arch, activation=activation, optimizer=optimizer, lr=lr,
+        batch_size=batch_size, steps=steps, eval_every=eval_every, target_loss=target_loss,
+        bias=bias, device=torch.device(device),
+    )  # fmt: skip
+    return run.run(on_step, checkpoint_path, checkpoint_every)
+
+
+class _StackRun:
+    def __init__(self, members, *, data, arch, activation, optimizer, lr, batch_size, steps,
+                 eval_every, target_loss, bias, device):  # fmt: skip
+        _check(members, data, batch_size, steps, eval_every, lr)
+        self.data, self.device, self.steps = data, device, steps
+        self.eval_every = eval_every or steps
+        inits = [get(m.init).to_spec() for m in members]
+        bias_spec = get(bias).to_spec()
+        # Stack order: by seed, so each seed's members share one input batch.
+        self.order = sorted(range(len(members)), key=lambda i: members[i].seed)
+        self.keys = [(inits[i], members[i].seed) for i in self.order]
+        seeds = [seed for _, seed in self.keys]
+        distinct = sorted(set(seeds))
+        even = all(seeds.count(s) == seeds.count(distinct[0]) for s in distinct)
+        group_seeds = distinct if even else seeds  # uneven groups: one input batch per member
+        arch, act = canonical_arch(arch), resolve(activation).spec
+        opt_spec = canonical_optimizer(optimizer)
+        self.configs = [
+            RunConfig(dataset=data.name, arch=arch, activation=act, init=init, seed=seed,
+                      optimizer=opt_spec, lr=float(lr), batch_size=batch_size, steps=steps,
+                      eval_every=self.eval_every, target_loss=float(target_loss),
+                      bias_init=bias_spec)
+            for init, seed in self.keys
+        ]  # fmt: skip
+        models = []
+        for init, seed in self.keys:
+            model = build(arch, activation=act, in_shape=data.in_shape, n_classes=data.n_classes)
+            init_(model, init, bias=bias_spec, generator=init_generator(init, seed))
+            models.append(model)
+        self.stack = StackedModel(models, in_shape=data.in_shape).to(device)
+        self.params = list(self.stack.params.values())
+        self.optimizer = make_optimizer(opt_spec, self.params, lr=lr)
+        self.generators = (
+            [dropout_generator(i, s, device) for i, s in self.keys]
+            if self.stack.has_dropout
+            else None
+        )
+        self.train = Split(data.train.x.to(device), data.train.y.to(device), data.train.divisor)
+        self.order_of_batches = BatchOrder(
+            group_seeds, n=len(data.train), batch_size=batch_size, device=device
+        )
+        self.history = History(steps, len(members), device)
+        self.dead: list[int] = []
+        self.frozen: dict[str, torch.Tensor] = {}
+        self.wall_time = 0.0
+        # What a checkpoint must match to be resumed: members and every shared setting.
+        shared = {**self.configs[0].to_dict(), "init": None, "seed": None}
+        self.fingerprint = _jsonable(
+            {"members": [list(k) for k in self.keys], "config": shared, "mode": self.stack.mode}
+        )
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run(self, on_step, checkpoint_path, checkpoint_every) -> list[RunRecord]:
+        if checkpoint_path is not None and Path(checkpoint_path).exists():
+            self._resume(checkpoint_path)
+        chunk = eval_chunk_size(self.stack)
+        started = time.perf_counter()
+        for step in range(self.history.done + 1, self.steps + 1):
+            self._step(step)
+            if step % self.eval_every == 0 or step == self.steps:
+                values = [evaluate(self.stack, s, chunk=chunk, device=self.device)
+                          for s in (self.data.val, self.data.test)]  # fmt: skip
+                self.history.record_eval(step, torch.cat(values))
+            done = step == self.steps
+            if checkpoint_path is not None and (
+                done or (checkpoint_every and step % checkpoint_every == 0)
+            ):
+                self._save(checkpoint_path, self.wall_time + time.perf_counter() - started)
+            if on_step is not None:
+                on_step(step, self.steps)
+        self.wall_time += time.perf_counter() - started
+        records = self.history.records(self.configs, self.wall_time)
+        out: list[RunRecord] = [None] * len(records)  # type: ignore[list-item]
+        for position, index in enumerate(self.order):
+            out[index] = records[position]
+        return out
+
+    def _step(self, step: int) -> None:
+        idx = self.order_of_batches.indices(step - 1)  # (G, B)
+        x, y = self.train.features(idx), self.train.labels(idx)
+        logits = self.stack(x, train=True, generators=self.generators)  # (K, B, C)
+        K, B, C = logits.shape
+        y = y.repeat_interleave(K // y.shape[0], dim=0) if y.shape[0] != K else y
+        losses = F.cross_entropy(logits.reshape(K * B, C), y.reshape(K * B), reduction="none")
+        losses = losses.view(K, B).mean(1)
+        if not bool(torch.isfinite(losses).all()) or self.dead:  # the one sync per step
+            total = self._mask_diverged(losses, step)
+        else:
+            total = losses.sum()
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if self.dead:
+            with torch.no_grad():
+                dead = torch.tensor(self.dead, device=self.device)
+                for p in self.params:
+                    if p.grad is not None:
+                        p.grad.index_fill_(0, dead, 0.0)
+        self.optimizer.step()
+        if self.dead:
+            self._restore_dead()
+        self.history.record_step(losses, self.optimizer.param_groups[0]["lr"])
+
+    def _mask_diverged(self, losses: torch.Tensor, step: int) -> torch.Tensor:
+        finite = torch.isfinite(losses).tolist()
+        newly = [k for k, ok in enumerate(finite) if not ok and k not in self.dead]
+        if newly:
+            for k in newly:
+                self.history.diverged_step[k] = step
+            self.dead = sorted(self.dead + newly)
+            self._snapshot_dead()
+        alive = torch.ones_like(losses, dtype=torch.bool)
+        alive[self.dead] = False
+        return torch.where(alive, losses, torch.zeros_like(losses)).sum()
+
+    def _snapshot_dead(self) -> None:
+        dead = torch.tensor(self.dead, device=self.device)
+        tensors = {**self.stack.params, **self.stack.buffers}
+        self.frozen = {n: t.detach().index_select(0, dead).clone() for n, t in tensors.items()}
+
+    def _restore_dead(self) -> None:
+        dead = torch.tensor(self.dead, device=self.device)
+        with torch.no_grad():
+            for n, t in {**self.stack.params, **self.stack.buffers}.items():
+                t.index_copy_(0, dead, self.frozen[n])
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def _save(self, path, wall_time: float) -> None:
+        tensors = {**self.stack.tensors(), **self.history.tensors()}
+        state = self.optimizer.state_dict()
+        for i, entry in state["state"].items():
+            for key, value in entry.items():
+                if value is not None:
+                    tensors[f"optim.{i}.{key}"] = torch.as_tensor(value)
+        for k, g in enumerate(self.generators or []):
+            tensors[f"generator.dropout.{k}"] = g.get_state()
+        meta = {
+            "fingerprint": self.fingerprint, "step": self.history.done, "wall_time": wall_time,
+            "param_groups": state["param_groups"], "dead": self.dead,
+        }  # fmt: skip
+        ckpt.save_checkpoint(path, tensors, meta)
+
+    def _resume(self, path) -> None:
+        tensors, meta = ckpt.load_checkpoint(path)
+        if meta.get("fingerprint") != self.fingerprint:
+            raise ConfigError(
+                f"{path}: checkpoint of a different experiment (members or settings differ); "
+                "use another path or delete it."
+            )
+        self.stack.load_tensors(tensors)
+        self.history.load(tensors)
+        state = self.optimizer.state_dict()
+        for i in range(len(self.params)):
+            prefix = f"optim.{i}."
+            entry = {
+                k[len(prefix) :]: v.to(self.device)
+                for k, v in tensors.items()
+                if k.startswith(prefix)
+            }
+            if entry:
+                state["state"][i] = entry
+        for group, saved in zip(state["param_groups"], meta["param_groups"], strict=True):
+            for key, value in saved.items():
+                group[key] = tuple(value) if isinstance(group.get(key), tuple) else value
+        self.optimizer.load_state_dict(state)
+        for k, g in enumerate(self.generators or []):
+            g.set_state(tensors[f"generator.dropout.{k}"])
+        self.dead = list(meta["dead"])
+        if self.dead:
+            self._snapshot_dead()
+        self.wall_time = float(meta["wall_time"])
+
+
+def _jsonable(obj):
+    """``obj`` as it reads back from JSON (tuples become lists), for comparisons."""
+    return json.loads(json.dumps(obj))
+
+
+def _check(members, data, batch_size, steps, eval_every, lr) -> None:
+    if not members:
+        raise ConfigError("No members to train: give at least one (init, seed).")
+    for name, value, low in (("steps", steps, 1), ("batch_size", batch_size, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{name}={value!r} must be an integer >= {low}.")
+    if batch_size > len(data.train):
+        raise ConfigError(
+            f"batch_size={batch_size} exceeds the {len(data.train)} training examples of "
+            f"'{data.name}'."
+        )
+    if eval_every is not None and (not isinstance(eval_every, int) or eval_every < 1):
+        raise ConfigError(f"eval_every={eval_every!r} must be an integer >= 1 (or None).")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ConfigError(f"lr={lr!r} must be a positive number.")
+    for m in members:
+        if isinstance(m.seed, bool) or not isinstance(m.seed, int) or m.seed < 0:
+            raise ConfigError(f"Seed {m.seed!r} of member {m} must be an integer >= 0.")
