@@ -114,7 +114,9 @@ class _StackRun:
         models = []
         for init, seed in self.keys:
             model = build(arch, activation=act, in_shape=data.in_shape, n_classes=data.n_classes)
-            init_(model, init, bias=bias_spec, generator=init_generator(init, seed))
+            # data-driven schemes (lsuv, dbn) see the training inputs only, never val/test
+            extra = {"data": _init_data(data)} if get(init).data_driven else {}
+            init_(model, init, bias=bias_spec, generator=init_generator(init, seed), **extra)
             models.append(model)
         self.stack = StackedModel(models, in_shape=data.in_shape).to(device)
         self.params = list(self.stack.params.values())
@@ -257,6 +259,12 @@ class _StackRun:
         if self.dead:
             self._snapshot_dead()
         self.wall_time = float(meta["wall_time"])
+
+
+def _init_data(data: Dataset, limit: int = 10_000) -> torch.Tensor:
+    """The inputs data-driven inits calibrate or pretrain on: the first ``limit`` training
+    examples (a fixed slice, so every member and rerun sees the same data)."""
+    return data.train.features(slice(0, min(limit, len(data.train))))
 
 
 def _jsonable(obj):
