@@ -158,3 +158,21 @@ def _render(run_dir: Path) -> Path | None:
     from initlab.report.render import render_report
 
     return render_report(run_dir)
+
+
+@preset(
+    "dbn-vs-modern",
+    "Deep sigmoid MLP (784-256x4-10) on MNIST: DBN pretraining vs N(0,0.01) vs Xavier vs LSUV, "
+    "fine-tuned with the same SGD",
+    in_demo=False,
+)
+def dbn_vs_modern(out: Path, quick: bool = False, progress=None):
+    # pretraining sees the first 10,000 training images only (see train.trainer._init_data)
+    epochs = 1 if quick else 3
+    return _compare(
+        out, progress, name="dbn-vs-modern", dataset="mnist", arch="mlp:256x4",
+        activation="sigmoid",
+        inits=[f"dbn:epochs={epochs},lr=0.05", "normal:std=0.01", "xavier_normal", "lsuv"],
+        seeds=1 if quick else 3, optimizer="momentum", lr=0.05, batch_size=100,
+        steps=300 if quick else 2000, eval_every=100 if quick else 500,
+    )  # fmt: skip
