@@ -53,10 +53,10 @@ def run_preset(name: str, out: str | Path | None = None, *, quick: bool = False,
     return p.run(folder, quick=quick, progress=progress)
 
 
-def _compare(out: Path, progress, **options):
+def _compare(out: Path, progress, report: bool = True, **options):
     from initlab.experiments.compare import compare
 
-    return compare(out=out, progress=progress, **options)
+    return compare(out=out, progress=progress, report=report, **options)
 
 
 @preset(
@@ -176,3 +176,77 @@ def dbn_vs_modern(out: Path, quick: bool = False, progress=None):
         seeds=1 if quick else 3, optimizer="momentum", lr=0.05, batch_size=100,
         steps=300 if quick else 2000, eval_every=100 if quick else 500,
     )  # fmt: skip
+
+
+@dataclass
+class MultiResult:
+    """Several comparisons of one preset, plus plain-text lines printed first."""
+
+    run_dir: Path
+    parts: list
+    lines: list[str]
+
+    def print(self, console) -> None:
+        from rich.markup import escape
+
+        from initlab.cli.tables import print_comparison
+
+        for line in self.lines:
+            console.print(escape(line))
+        for part in self.parts:
+            console.print(f"[bold]{escape(str(part.config.get('name')))}[/]")
+            print_comparison(part, console)
+
+
+_RESIDUAL = "initlab.models.residual:residual_classifier"
+_RESIDUAL_SETUPS = (  # (label, arch options, inits): each pair differs only in init
+    ("plain", "", ["he_normal", "fixup"]),
+    ("gated", ",gate=true", ["he_normal", "skipinit"]),
+    ("batchnorm", ",norm=batchnorm", ["he_normal", "zero_last_gamma"]),
+)
+
+
+def _growth_line(arch: str, init: str, width: int) -> str:
+    """Variance growth of the residual stream at init, on 512 N(0, 1) inputs."""
+    import torch
+
+    from initlab.initializers import init_
+    from initlab.initializers.residual_growth import variance_growth
+    from initlab.models.specs import build
+
+    model = build(arch, activation="relu", in_shape=(1, 28, 28), n_classes=10)
+    init_(model, init, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(512, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    g = variance_growth(model, x, train=True)
+    return f"{arch.split(':', 2)[-1]} {init}: output/input variance at init {g.growth:.3g}"
+
+
+@preset(
+    "residual-depth",
+    "Residual MLPs of depth 10/50/100 on MNIST: He vs fixup, skipinit (gated) and "
+    "zero_last_gamma (BatchNorm branches); variance growth at init and training curves",
+    in_demo=False,
+)
+def residual_depth(out: Path, quick: bool = False, progress=None):
+    from initlab.report.render import render_report
+    from initlab.results.store import Store
+
+    width, depths = 64, (10, 50) if quick else (10, 50, 100)
+    parts, lines = [], []
+    for depth in depths:
+        for label, extra, inits in _RESIDUAL_SETUPS:
+            arch = f"{_RESIDUAL}:depth={depth},width={width}{extra}"
+            growth = [_growth_line(arch, init, width) for init in inits]
+            lines += growth
+            folder = out / f"depth{depth}-{label}"
+            part = _compare(
+                folder, progress, report=False, name=f"residual depth {depth}, {label}",
+                dataset="mnist", arch=arch, activation="relu", inits=inits,
+                seeds=1 if quick else 3, optimizer="sgd", lr=0.01, batch_size=128,
+                steps=100 if quick else 500, eval_every=50 if quick else 100,
+            )  # fmt: skip
+            with Store.open(folder) as store:
+                store.put_meta("diagnosis", growth)
+            part.report_path = render_report(folder)
+            parts.append(part)
+    return MultiResult(out, parts, lines)

@@ -95,3 +95,25 @@ def residual_mlp(
     if out_features is not None:
         parts["head"] = nn.Linear(width, out_features)
     return nn.Sequential(OrderedDict(parts))
+
+
+def residual_classifier(
+    depth: int = 10,
+    width: int = 100,
+    norm: str | None = None,
+    gate: bool = False,
+    scalars: bool = False,
+    *,
+    activation: str = "relu",
+    in_shape: tuple[int, ...] = (1, 28, 28),
+    n_classes: int = 10,
+) -> nn.Module:
+    """A factory for ``--arch initlab.models.residual:residual_classifier:depth=50``: flattens
+    image inputs, then :func:`residual_mlp`."""
+    in_features = 1
+    for n in in_shape:
+        in_features *= n
+    body = residual_mlp(depth, width, norm=None if norm in (None, "none") else norm, gate=gate,
+                        scalars=scalars, activation=activation, in_features=in_features,
+                        out_features=n_classes)  # fmt: skip
+    return nn.Sequential(nn.Flatten(), body)
