@@ -77,7 +77,7 @@ def test_canonical_arch():
         ("mlp:10,bias=3", "must be a bool"),
         ("cnn:8,8,8,8,8", "down to nothing"),
         ("no_such_module_xyz.mod:fn", "Cannot import"),
-        ("model_zoo.factories:nothing_here", "has no callable"),
+        ("model_zoo.factories:nothing_here", "nothing_here"),
         ("model_zoo.factories:not_a_model", "not an nn.Module"),
         ("model_zoo.factories:tiny:depth=3", "rejected its arguments"),
     ],

@@ -9,7 +9,7 @@ from torch import nn
 
 from initlab.cli import main
 from initlab.errors import InitSpecError
-from initlab.probe.factory import build_model, load_factory
+from initlab.models.factory import build_model, load_factory
 from initlab.results.probe_records import HistogramRun
 
 

@@ -8,8 +8,8 @@ import stat
 
 import pytest
 
-from initlab.results import atomic
-from initlab.results.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from initlab import atomic
+from initlab.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 
 def test_write_replace_and_permissions(tmp_path):

@@ -130,7 +130,7 @@ def probe(model_spec, input_shape, batch, seed, init, bins, json_path) -> None:
     import torch
 
     import initlab
-    from initlab.probe.factory import build_model
+    from initlab.models.factory import build_model
     from initlab.probe.probe import probe as run_probe
 
     shape = _shape(input_shape)

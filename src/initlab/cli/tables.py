@@ -43,7 +43,15 @@ def print_comparison(result, console: Console | None = None) -> None:
 def print_any_result(result, console: Console | None = None) -> None:
     """Print what a preset returned: a Comparison, or an object with its own ``print``."""
     console = console or Console()
-    if hasattr(result, "summaries"):
+    if hasattr(result, "parts"):  # several comparisons (e.g. residual-depth)
+        from rich.markup import escape
+
+        for line in result.lines:
+            console.print(escape(line))
+        for part in result.parts:
+            console.print(f"[bold]{escape(str(part.config.get('name')))}[/]")
+            print_comparison(part, console)
+    elif hasattr(result, "summaries"):
         print_comparison(result, console)
     elif hasattr(result, "print"):
         result.print(console)

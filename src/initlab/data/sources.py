@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import gzip
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from initlab.atomic import atomic_write_bytes
 from initlab.data.idx import sha256_hex
 from initlab.errors import DataError
 
@@ -119,7 +119,7 @@ def fetch(name: str, files: list[IdxFile], urls: list[str]) -> dict[str, Path]:
                     f"{url}: sha256 of the downloaded data is {got[:16]}..., expected "
                     f"{f.sha256[:16]}...; not keeping it."
                 )
-            _atomic_write(path, payload)
+            atomic_write_bytes(path, payload)  # a killed download leaves no half file
         out[f.stem] = path
     return out
 
@@ -134,20 +134,6 @@ def _download_first(filename: str, urls: list[str]) -> tuple[bytes, str]:
         except OSError as e:
             last = e
     raise last if last is not None else OSError("no download address")
-
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    # Temp file in the same folder, fsync, rename: a killed download leaves no half file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _short(e: BaseException) -> str:

@@ -186,17 +186,6 @@ class MultiResult:
     parts: list
     lines: list[str]
 
-    def print(self, console) -> None:
-        from rich.markup import escape
-
-        from initlab.cli.tables import print_comparison
-
-        for line in self.lines:
-            console.print(escape(line))
-        for part in self.parts:
-            console.print(f"[bold]{escape(str(part.config.get('name')))}[/]")
-            print_comparison(part, console)
-
 
 _RESIDUAL = "initlab.models.residual:residual_classifier"
 _RESIDUAL_SETUPS = (  # (label, arch options, inits): each pair differs only in init

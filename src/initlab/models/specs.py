@@ -27,7 +27,6 @@ kernels (see :mod:`initlab.models.stacked`).
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import re
 from math import prod
@@ -37,6 +36,7 @@ from torch import nn
 
 from initlab.errors import InitSpecError, unknown_name
 from initlab.initializers.activations import resolve
+from initlab.models.factory import load_factory
 from initlab.specs import Spec, format_spec, parse_spec
 
 BUILTIN = ("mlp", "cnn")
@@ -181,14 +181,7 @@ def _cnn(channels, act, in_shape, n_classes, kwargs, *, bias, batchnorm, dropout
 
 
 def _from_factory(spec: Spec, activation, in_shape, n_classes, options) -> nn.Module:
-    module_name, _, fn_name = spec.name.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise InitSpecError(f"Cannot import model factory module {module_name!r}: {e}.") from None
-    factory = getattr(module, fn_name, None)
-    if not callable(factory):
-        raise InitSpecError(f"Module {module_name!r} has no callable {fn_name!r}.")
+    factory = load_factory(spec.name)
     if spec.args:
         raise InitSpecError(f"Factory spec {spec.name!r}: give its options as KEY=VALUE.")
     offered = {"activation": activation, "in_shape": in_shape, "n_classes": n_classes, **options}

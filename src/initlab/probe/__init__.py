@@ -7,7 +7,7 @@ during training; ``predict_stack`` gives the mean-field variance and its finite-
 
 from initlab.probe.diagnose import diagnose
 from initlab.probe.experiment import histogram_experiment, histogram_grid
-from initlab.probe.factory import build_model, load_factory
+from initlab.models.factory import build_model, load_factory
 from initlab.probe.hooks import watch
 from initlab.probe.predict import Prediction, Step, gaussian_moments, predict_stack
 from initlab.probe.probe import probe

@@ -24,7 +24,7 @@ from initlab.report.content import (
     config_differences,
     open_and_collect,
 )
-from initlab.results.atomic import atomic_write_text
+from initlab.atomic import atomic_write_text
 
 REPORT_NAME = "report.html"
 

@@ -25,7 +25,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from initlab.errors import DataError
-from initlab.results.atomic import atomic_write_bytes
+from initlab.atomic import atomic_write_bytes
 
 META_KEY = "initlab"
 FORMAT_VERSION = 1
