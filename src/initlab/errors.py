@@ -9,9 +9,19 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+# Every character str.splitlines() breaks at, mapped to its escaped form.
+_LINE_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
 
 class InitlabError(Exception):
-    """Base class of every error initlab raises on purpose."""
+    """Base class of every error initlab raises on purpose.
+
+    Its text is always one line: line breaks that user input carries into a message (a
+    name or key with a newline in it) are shown escaped, as ``\\n``.
+    """
+
+    def __str__(self) -> str:
+        return super().__str__().translate(_LINE_BREAKS)
 
 
 class InitSpecError(InitlabError, ValueError):

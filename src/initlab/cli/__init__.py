@@ -12,6 +12,10 @@ import click
 
 from initlab.errors import InitlabError
 
+# Commands that store finished runs and checkpoints as they go, so a rerun resumes.
+TRAINING_COMMANDS = ("compare", "run")
+RESUME_HINT = " Finished runs and the last checkpoint are kept: rerun the same command to resume."
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
@@ -41,8 +45,10 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     try:
         cli.main(args=args, prog_name="initlab", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+    except click.exceptions.Abort as e:
+        # click turns Ctrl-C (KeyboardInterrupt) into Abort; say how to resume when it can.
+        interrupted = isinstance(e.__cause__, KeyboardInterrupt)
+        click.echo(_interrupted(args) if interrupted else "Aborted.", err=True)
         sys.exit(130)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
@@ -57,5 +63,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"Error: {e}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
+        click.echo(_interrupted(args), err=True)
         sys.exit(130)
+
+
+def _interrupted(args: list[str]) -> str:
+    command = next((a for a in args if not a.startswith("-")), "")
+    return "Interrupted." + (RESUME_HINT if command in TRAINING_COMMANDS else "")
