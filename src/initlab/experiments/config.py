@@ -53,6 +53,8 @@ class CompareConfig(BaseModel):
         elif isinstance(value, (list, tuple)):
             value = [v if isinstance(v, dict) else str(v) for v in value]
             value = [x for v in value for x in ([v] if isinstance(v, dict) else split_specs(v))]
+        else:
+            raise ValueError("give a comma-separated string or a list of initializer specs")
         if not value:
             raise ValueError("give at least one initializer")
         # canonical spec strings: aliases and spellings collapse to one name
