@@ -1,0 +1,82 @@
+"""single-model: one 784-256-256-10 ReLU MLP, Adam lr 1e-3, batch 100, one epoch of MNIST.
+
+* initlab: ``train_stack`` with a single member (the stack of one).
+* baseline: the well-known PyTorch tutorial loop: ``DataLoader(shuffle=True)`` over a
+  ``TensorDataset``, ``nn.Sequential``, ``torch.optim.Adam``, ``zero_grad`` / ``backward``
+  / ``step``, ``loss.item()`` each step, then a test pass.
+
+Both start from the same he_normal weights. Target >= 1.4x and test accuracy within
+0.5 points (quick mode trains fewer steps, so the accuracy gap is noisier there).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+import initlab
+from bench.common import Result
+from initlab.data import load
+from initlab.models import build
+from initlab.train import Member, init_generator, train_stack
+
+NAME = "single-model"
+TARGET = ">= 1.4x, test acc within 0.5 pt"
+
+ARCH, INIT, BATCH, LR = "mlp:256x2", "he_normal", 100, 1e-3
+
+
+def baseline(data, steps: int) -> tuple[float, float]:
+    """The tutorial loop; returns (seconds, test accuracy)."""
+    started = time.perf_counter()
+    model = build(ARCH, activation="relu", in_shape=data.in_shape, n_classes=10)
+    initlab.init_(model, INIT, generator=init_generator(initlab.get(INIT).to_spec(), 0))
+    loader = DataLoader(
+        TensorDataset(data.train.features(), data.train.y), batch_size=BATCH, shuffle=True,
+        generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    model.train()
+    for step, (xb, yb) in enumerate(loader, start=1):
+        loss = F.cross_entropy(model(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        loss.item()  # the tutorial prints the running loss
+        if step == steps:
+            break
+    model.eval()
+    with torch.no_grad():
+        acc = (model(data.test.features()).argmax(1) == data.test.y).float().mean().item()
+    return time.perf_counter() - started, acc
+
+
+def stacked(data, steps: int) -> tuple[float, float]:
+    started = time.perf_counter()
+    (record,) = train_stack(
+        [Member(INIT, 0)], data=data, arch=ARCH, activation="relu", optimizer="adam", lr=LR,
+        batch_size=BATCH, steps=steps, eval_every=None, target_loss=0.5,
+    )  # fmt: skip
+    return time.perf_counter() - started, record.test_accuracy
+
+
+def run(quick: bool = True) -> Result:
+    """Entry for ``python -m bench``: 250 steps in quick mode, one epoch in full."""
+    data = load("mnist")
+    epoch = len(data.train) // BATCH
+    steps = 250 if quick else epoch
+    repeat = 3
+    stacked(data, 2)  # warm-up
+    runs = [(stacked(data, steps), baseline(data, steps)) for _ in range(repeat)]  # interleaved
+    ours = min((r[0] for r in runs), key=lambda r: r[0])
+    theirs = min((r[1] for r in runs), key=lambda r: r[0])
+    ratio = theirs[0] / ours[0]
+    gap = abs(ours[1] - theirs[1]) * 100
+    notes = [
+        f"{steps} steps ({'quick' if quick else 'one epoch'}), best of {repeat}",
+        f"test acc {ours[1]:.4f} vs {theirs[1]:.4f} (gap {gap:.2f} pt)",
+    ]
+    return Result(ours[0], theirs[0], ratio, ratio >= 1.4 and gap <= 0.5, notes=notes)
