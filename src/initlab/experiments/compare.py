@@ -96,8 +96,11 @@ def compare(
         todo = [rc for rc in runs if rc.key() not in done]
         if todo:
             store.put_meta("environment", _environment(config))
-            for record in _train(config, todo, run_dir, progress):
+            records, checkpoint = _train(config, todo, run_dir, progress)
+            for record in records:
                 store.put_run(record)
+            # only now that every run is stored may the stack's checkpoint go
+            checkpoint.unlink(missing_ok=True)
         records = [store.get_run(rc.key()) for rc in runs]
         summaries = summarize(records)
         store.put_summaries(summaries)
@@ -143,10 +146,9 @@ def _train(config: CompareConfig, todo: list[RunConfig], run_dir: Path, progress
         checkpoint_path=checkpoint,
         checkpoint_every=max(config.steps // 10, 50),
     )
-    checkpoint.unlink(missing_ok=True)
     for record, rc in zip(records, todo, strict=True):
         record.config = rc  # the key this command looks runs up by
-    return records
+    return records, checkpoint
 
 
 def _environment(config: CompareConfig) -> dict[str, Any]:
