@@ -78,7 +78,9 @@ def test_fashion_download_verified_into_cache(no_fashion, monkeypatch):
 
     monkeypatch.setattr(sources.urllib.request, "urlopen", fake_urlopen)
     data = load("fashion-mnist", download=True)
-    assert len(served) == 4 and data.source == str(no_fashion / "cache" / "initlab" / "fashion-mnist")
+    assert len(served) == 4 and data.source == str(
+        no_fashion / "cache" / "initlab" / "fashion-mnist"
+    )
     assert len(data.test) == 10000
 
 
@@ -120,7 +122,11 @@ def test_digits_and_blobs():
     assert (len(digits.train), len(digits.val), len(digits.test)) == (1197, 300, 300)
     assert digits.in_shape == (1, 8, 8) and float(digits.train.features().max()) == 1.0
     blobs = load("blobs:classes=4,features=8,seed=3")
-    assert blobs.in_shape == (8,) and blobs.n_classes == 4 and blobs.name == "blobs:features=8,classes=4,seed=3"
+    assert (
+        blobs.in_shape == (8,)
+        and blobs.n_classes == 4
+        and blobs.name == "blobs:features=8,classes=4,seed=3"
+    )
     again = datasets._LOADERS["blobs"](n=3000, features=8, classes=4, std=1.0, seed=3)
     other = datasets._LOADERS["blobs"](n=3000, features=8, classes=4, std=1.0, seed=4)
     assert torch.equal(again.train.x, blobs.train.x)

@@ -19,7 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_wheel_contains_bundled_mnist(tmp_path):
     # Build from a copy, so the build leaves nothing behind in the working tree.
     tree = tmp_path / "tree"
-    shutil.copytree(ROOT / "src", tree / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    shutil.copytree(
+        ROOT / "src", tree / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__")
+    )
     for name in ("pyproject.toml", "README.md", "DATA_LICENSES"):
         if (ROOT / name).exists():
             shutil.copy(ROOT / name, tree / name)

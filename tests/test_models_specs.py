@@ -35,14 +35,18 @@ def test_mlp_widths_options_and_activation():
 
 
 def test_options_in_the_spec_take_precedence():
-    model = build("mlp:16,dropout=0.5,batchnorm=true", activation="relu", in_shape=(4,), n_classes=2)
+    model = build(
+        "mlp:16,dropout=0.5,batchnorm=true", activation="relu", in_shape=(4,), n_classes=2
+    )
     assert any(isinstance(m, nn.BatchNorm1d) for m in model)
     assert [m.p for m in model if isinstance(m, nn.Dropout)] == [0.5]
 
 
 def test_cnn():
     model = build("cnn:32,64", activation="relu", in_shape=(1, 28, 28), n_classes=10)
-    convs = [(m.in_channels, m.out_channels, m.kernel_size) for m in model if isinstance(m, nn.Conv2d)]
+    convs = [
+        (m.in_channels, m.out_channels, m.kernel_size) for m in model if isinstance(m, nn.Conv2d)
+    ]
     assert convs == [(1, 32, (3, 3)), (32, 64, (3, 3))]
     assert linears(model) == [(64 * 7 * 7, 10)]
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)

@@ -13,7 +13,9 @@ from initlab.models import StackedModel, build
 
 def plain_and_stacked(arch, K, in_shape=(1, 8, 8), **kwargs):
     torch.manual_seed(0)  # test-only: varied PyTorch-default weights for the K models
-    models = [build(arch, activation="relu", in_shape=in_shape, n_classes=10, **kwargs) for _ in range(K)]
+    models = [
+        build(arch, activation="relu", in_shape=in_shape, n_classes=10, **kwargs) for _ in range(K)
+    ]
     plain = [copy.deepcopy(m) for m in models]
     return plain, StackedModel(models, in_shape=in_shape)
 
@@ -48,14 +50,18 @@ def test_forward_backward_and_buffers_match_plain_models(arch, kwargs, groups, g
         for name, b in model.named_buffers():  # batch-norm running statistics
             torch.testing.assert_close(stack.buffers[name][k], b)
         model.eval()
-        torch.testing.assert_close(stack(x[g : g + 1], train=False)[k], model(x[g]), rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(
+            stack(x[g : g + 1], train=False)[k], model(x[g]), rtol=1e-6, atol=1e-6
+        )
 
 
 def test_member_state_round_trip():
     plain, stack = plain_and_stacked("mlp:16,batchnorm=true", 3)
     for k in range(3):
         rebuilt = stack.member_model(k)
-        for (n, a), (_, b) in zip(plain[k].state_dict().items(), rebuilt.state_dict().items(), strict=True):
+        for (n, a), (_, b) in zip(
+            plain[k].state_dict().items(), rebuilt.state_dict().items(), strict=True
+        ):
             assert torch.equal(a, b), n
 
 
@@ -66,7 +72,11 @@ def test_nan_in_one_member_stays_there(gen):
     x = torch.rand(1, 8, 1, 8, 8, generator=gen)
     logits = stack(x)
     logits.sum().backward()
-    finite = [bool(torch.isfinite(stack.params[n].grad[k]).all()) for k in range(4) for n in ("0.weight", "5.weight")]
+    finite = [
+        bool(torch.isfinite(stack.params[n].grad[k]).all())
+        for k in range(4)
+        for n in ("0.weight", "5.weight")
+    ]
     assert finite == [True, True, False, False, True, True, True, True]
     assert torch.isfinite(logits[[0, 2, 3]]).all() and not torch.isfinite(logits[1]).any()
 

@@ -46,7 +46,9 @@ def test_bad_optimizer_specs(spec, lr, message):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("spec", ["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad"])
+@pytest.mark.parametrize(
+    "spec", ["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad"]
+)
 def test_stacked_step_equals_lone_steps(spec, gen):
     """Element-wise optimizers: one optimizer over (K, ...) tensors == K separate ones."""
     K = 4

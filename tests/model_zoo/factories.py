@@ -11,7 +11,9 @@ def tiny(in_shape, n_classes, width=8):
     fan_in = 1
     for d in in_shape:
         fan_in *= d
-    return nn.Sequential(nn.Flatten(), nn.Linear(fan_in, width), nn.Tanh(), nn.Linear(width, n_classes))
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(fan_in, width), nn.Tanh(), nn.Linear(width, n_classes)
+    )
 
 
 class Residual(nn.Module):

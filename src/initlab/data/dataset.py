@@ -27,7 +27,7 @@ class Split:
 
         ``index`` may have any shape (e.g. (G, B)); the result has shape index.shape + in_shape.
         """
-        x = self.x if index is None else self.x[index]
+        x = self._rows(self.x, index)
         # A division (not a multiplication by 1/255) everywhere, so every path rounds alike.
         if x.dtype != torch.float32:
             x = x.to(torch.float32)  # a fresh tensor: safe to divide in place
@@ -35,7 +35,18 @@ class Split:
         return x / self.divisor if self.divisor != 1.0 else x
 
     def labels(self, index: torch.Tensor | slice | None = None) -> torch.Tensor:
-        return self.y if index is None else self.y[index]
+        return self._rows(self.y, index)
+
+    @staticmethod
+    def _rows(t: torch.Tensor, index: torch.Tensor | slice | None) -> torch.Tensor:
+        if index is None:
+            return t
+        if not isinstance(index, torch.Tensor):
+            return t[index]
+        # index_select on a 2-D view: several times faster than advanced indexing of an
+        # N-D tensor, and this runs once per training step.
+        flat = t.reshape(t.shape[0], -1).index_select(0, index.reshape(-1))
+        return flat.view(*index.shape, *t.shape[1:])
 
 
 @dataclass(frozen=True, eq=False)

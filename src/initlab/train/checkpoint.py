@@ -24,8 +24,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from initlab.errors import DataError
 from initlab.atomic import atomic_write_bytes
+from initlab.errors import DataError
 
 META_KEY = "initlab"
 FORMAT_VERSION = 1
