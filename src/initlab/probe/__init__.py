@@ -5,9 +5,9 @@ during training; ``predict_stack`` gives the mean-field variance and its finite-
 ``diagnose`` turns a record into one-line findings.
 """
 
+from initlab.models.factory import build_model, load_factory
 from initlab.probe.diagnose import diagnose
 from initlab.probe.experiment import histogram_experiment, histogram_grid
-from initlab.models.factory import build_model, load_factory
 from initlab.probe.hooks import watch
 from initlab.probe.predict import Prediction, Step, gaussian_moments, predict_stack
 from initlab.probe.probe import probe

@@ -17,6 +17,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from initlab.atomic import atomic_write_text
 from initlab.report.content import (
     LAYER_HEADERS,
     SUMMARY_HEADERS,
@@ -24,7 +25,6 @@ from initlab.report.content import (
     config_differences,
     open_and_collect,
 )
-from initlab.atomic import atomic_write_text
 
 REPORT_NAME = "report.html"
 

@@ -28,8 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from initlab.errors import DataError
 from initlab.atomic import atomic_write_json
+from initlab.errors import DataError
 from initlab.results.records import InitSummary, MetricSeries, RunConfig, RunRecord
 from initlab.results.summary import summary_from_dict, summary_json
 
