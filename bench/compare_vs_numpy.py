@@ -13,11 +13,12 @@ import time
 import numpy as np
 
 import initlab
+from bench import compare_vs_loop
 from bench.common import Result
 from bench.compare_vs_loop import ARCH, BATCH, INITS, LR, SEEDS
 from initlab.data import load
 from initlab.models import build
-from initlab.train import Member, init_generator, train_stack
+from initlab.train import init_generator
 
 NAME = "compare-vs-numpy"
 TARGET = ">= 8x"
@@ -114,14 +115,9 @@ def baseline(data, steps: int) -> tuple[float, float]:
 
 
 def stacked(data, steps: int) -> tuple[float, float]:
-    members = [Member(init, seed) for init in INITS for seed in range(SEEDS)]
-    started = time.perf_counter()
-    records = train_stack(
-        members, data=data, arch=ARCH, activation="relu", optimizer="sgd", lr=LR,
-        batch_size=BATCH, steps=steps, eval_every=None, target_loss=0.5,
-    )  # fmt: skip
-    seconds = time.perf_counter() - started
-    return seconds, float(np.mean([r.test_accuracy for r in records]))
+    """The same stacked run as compare-vs-loop; returns (seconds, mean test accuracy)."""
+    seconds, results = compare_vs_loop.stacked(data, steps)
+    return seconds, float(np.mean([acc for runs in results.values() for _, acc in runs]))
 
 
 def run(quick: bool = True) -> Result:

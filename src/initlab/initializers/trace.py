@@ -109,17 +109,12 @@ def _follow(start: torch.fx.Node, modules: dict[str, nn.Module]) -> Activation |
                 return act
             if is_weight_layer(mod) or not isinstance(mod, _PASS_MODULES):
                 continue
-        elif node.op == "call_function":
+        elif node.op in ("call_function", "call_method"):
             act = _activation_from_call(node.target, node.args, node.kwargs)
             if act is not None:
                 return act
-            if node.target not in _PASS_FUNCTIONS:
-                continue
-        elif node.op == "call_method":
-            act = _activation_from_call(node.target, node.args, node.kwargs)
-            if act is not None:
-                return act
-            if node.target not in _PASS_METHODS:
+            passes = _PASS_FUNCTIONS if node.op == "call_function" else _PASS_METHODS
+            if node.target not in passes:
                 continue
         else:
             continue
