@@ -118,7 +118,26 @@ def compare(
 
 
 def _train(config: CompareConfig, todo: list[RunConfig], run_dir: Path, progress):
-    """Train the runs still to do as one stack, checkpointing so a kill can resume."""
+    """Train the runs still to do, checkpointing so a kill can resume."""
+    stack_id = hashlib.sha256("".join(rc.key() for rc in todo).encode()).hexdigest()[:16]
+    checkpoint = run_dir / "checkpoints" / f"stack-{stack_id}.safetensors"
+    return train_runs(config, todo, checkpoint=checkpoint, progress=progress), checkpoint
+
+
+def train_runs(
+    config: CompareConfig,
+    runs: list[RunConfig],
+    *,
+    checkpoint: Path | None = None,
+    progress: ProgressFn | None = None,
+    data: Any = None,
+) -> list[RunRecord]:
+    """Train ``runs`` (RunConfigs of ``config``, e.g. from :func:`run_configs`) as one stack.
+
+    The building block of ``compare`` and of sweeps: it reads nothing from and writes nothing
+    to a results store. ``data`` (a loaded Dataset) skips loading ``config.dataset`` again.
+    With ``checkpoint``, an interrupted call resumes from that file.
+    """
     import torch
 
     from initlab.data.datasets import load
@@ -126,11 +145,10 @@ def _train(config: CompareConfig, todo: list[RunConfig], run_dir: Path, progress
 
     if config.threads:
         torch.set_num_threads(config.threads)
-    data = load(config.dataset, data_dir=config.data_dir)
-    stack_id = hashlib.sha256("".join(rc.key() for rc in todo).encode()).hexdigest()[:16]
-    checkpoint = run_dir / "checkpoints" / f"stack-{stack_id}.safetensors"
+    if data is None:
+        data = load(config.dataset, data_dir=config.data_dir)
     records = train_stack(
-        [Member(init=rc.init, seed=rc.seed) for rc in todo],
+        [Member(init=rc.init, seed=rc.seed) for rc in runs],
         data=data,
         arch=config.arch,
         activation=config.activation,
@@ -146,9 +164,9 @@ def _train(config: CompareConfig, todo: list[RunConfig], run_dir: Path, progress
         checkpoint_path=checkpoint,
         checkpoint_every=max(config.steps // 10, 50),
     )
-    for record, rc in zip(records, todo, strict=True):
+    for record, rc in zip(records, runs, strict=True):
         record.config = rc  # the key this command looks runs up by
-    return records, checkpoint
+    return records
 
 
 def _environment(config: CompareConfig) -> dict[str, Any]:
