@@ -13,7 +13,7 @@ import click
 from initlab.errors import InitlabError
 
 # Commands that store finished runs and checkpoints as they go, so a rerun resumes.
-TRAINING_COMMANDS = ("compare", "run")
+TRAINING_COMMANDS = ("compare", "run", "sweep")
 RESUME_HINT = " Finished runs and the last checkpoint are kept: rerun the same command to resume."
 
 
@@ -29,9 +29,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def _register() -> None:
     # Each command lives in its own module; importing them here keeps `initlab --help` whole.
-    from initlab.cli import compare_cmd, inits_cmd, probe_cmd, report_cmd, run_cmd
+    from initlab.cli import compare_cmd, inits_cmd, probe_cmd, report_cmd, run_cmd, sweep_cmd
 
-    for module in (inits_cmd, probe_cmd, compare_cmd, run_cmd, report_cmd):
+    for module in (inits_cmd, probe_cmd, compare_cmd, run_cmd, report_cmd, sweep_cmd):
         for command in getattr(module, "COMMANDS", ()):
             cli.add_command(command)
 
