@@ -239,3 +239,6 @@ def residual_depth(out: Path, quick: bool = False, progress=None):
             part.report_path = render_report(folder)
             parts.append(part)
     return MultiResult(out, parts, lines)
+
+
+from initlab.experiments import presets_width  # noqa: E402,F401  (registers width-transfer)

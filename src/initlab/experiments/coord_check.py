@@ -1,0 +1,159 @@
+"""The μP coordinate check: mean |activation| of every layer against width, step by step.
+
+Each width (and seed) is built from the factory, initialized, put under the parametrization
+and trained a few steps; before each step (and after the last) the mean |output| of every
+weight layer on one fixed probe batch is recorded. Under a parametrization that is right for
+the optimizer, no layer's size grows with width.
+
+>>> result = coord_check(widths=[32, 64], steps=1, seeds=1, dataset="blobs",
+...                      base_width=32, parametrization="mup", threads=1)
+>>> result.record.steps, result.record.layers, result.record.kinds
+([0, 1], ['1', '3', '5'], ['input', 'hidden', 'output'])
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from initlab.data.datasets import load
+from initlab.errors import ConfigError
+from initlab.experiments.width_runs import MeanAbs, WidthRun, batch_order, weight_layers
+from initlab.models.mup import OPTIMIZERS, PARAMETRIZATIONS, check_choice
+from initlab.results.width_records import CoordCheck, coord_diagnosis
+
+DEFAULT_ARCH = "initlab.models.mup:mlp"
+DEFAULT_WIDTHS = (64, 128, 256, 512, 1024)
+
+
+@dataclass
+class CoordResult:
+    """What :func:`coord_check` produced; ``print`` is what the CLI shows."""
+
+    record: CoordCheck
+    diagnosis: list[str]
+    run_dir: Path | None = None
+    report_path: Path | None = None
+    wall_time: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def print(self, console) -> None:
+        from rich.markup import escape
+
+        cc = self.record
+        for layer in cc.layers:
+            growth = ", ".join(f"{cc.growth(layer, t):.3g}" for t in cc.steps)
+            console.print(
+                f"{escape(cc.label(layer)):14} growth x(width {cc.widths[-1]} / "
+                f"{cc.widths[0]}) by step: {growth}"
+            )
+        for line in self.diagnosis:
+            console.print(escape(line))
+        if self.run_dir is not None:
+            console.print(f"run folder: {self.run_dir}")
+        if self.report_path is not None:
+            console.print(f"report: {self.report_path}")
+
+
+def _check(widths: Sequence[int], steps: int, seeds: int, lr: float, batch_size: int) -> list[int]:
+    widths = sorted({int(w) for w in widths})
+    if len(widths) < 2 or widths[0] < 1:
+        raise ConfigError(f"--widths needs at least two positive widths, got {list(widths)}.")
+    if steps < 1 or seeds < 1 or batch_size < 1:
+        raise ConfigError(
+            f"--steps, --seeds and --batch-size must be >= 1, got {steps}, {seeds}, {batch_size}."
+        )
+    if not lr > 0:
+        raise ConfigError(f"--lr must be > 0, got {lr}.")
+    return widths
+
+
+def coord_check(
+    arch: str = DEFAULT_ARCH,
+    widths: Sequence[int] = DEFAULT_WIDTHS,
+    *,
+    parametrization: str = "mup",
+    base_width: int | None = None,
+    optimizer: str = "adam",
+    lr: float = 1e-2,
+    steps: int = 5,
+    seeds: int = 3,
+    dataset: str = "mnist",
+    batch_size: int = 128,
+    activation: str = "relu",
+    init: str = "auto",
+    data_dir: str | None = None,
+    threads: int | None = None,
+    out: str | Path | None = None,
+    progress=None,
+) -> CoordResult:
+    """Run the coordinate check; with ``out``, store it and write ``report.html`` there.
+
+    ``base_width`` defaults to the smallest width. ``threads`` sets ``torch.set_num_threads``.
+    """
+    parametrization = check_choice("parametrization", parametrization, PARAMETRIZATIONS)
+    optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
+    widths = _check(widths, steps, seeds, lr, batch_size)
+    base_width = int(base_width or widths[0])
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    data = load(dataset, data_dir)
+    start = time.perf_counter()
+    values, layers, kinds = [], None, None
+    for width in widths:
+        per_seed = []
+        for seed in range(seeds):
+            run = WidthRun.build(
+                arch, width=width, base_width=base_width, seed=seed, optimizer=optimizer,
+                lr=lr, data=data, parametrization=parametrization, activation=activation,
+                init=init,
+            )  # fmt: skip
+            names = [n for n, _ in weight_layers(run.model)]
+            if layers is None:
+                layers = names
+                weight_kind = {r.name: r.kind for r in run.plan.rows}
+                kinds = [weight_kind[f"{n}.weight" if n else "weight"] for n in names]
+            elif names != layers:
+                raise ConfigError(f"The layers of {arch} change with width ({layers} vs {names}).")
+            probe_x = data.train.features(batch_order(len(data.train), batch_size, 1, seed)[0])
+            rows: list[list[float]] = []
+
+            def record(_t: int, run=run, rows=rows, probe_x=probe_x) -> None:
+                with torch.no_grad(), MeanAbs(run.model) as probe:
+                    run.model(probe_x)
+                rows.append([probe.values.get(n, float("nan")) for n in layers])
+
+            run.train(steps, batch_size, before_step=record)
+            per_seed.append(rows)
+            if progress is not None:
+                progress(len(values) * seeds + seed + 1, len(widths) * seeds)
+        values.append(per_seed)
+    cc = CoordCheck(
+        parametrization, optimizer, float(lr), base_width, arch, dataset, widths,
+        list(range(steps + 1)), seeds, list(layers or []), list(kinds or []), values, batch_size,
+    )  # fmt: skip
+    result = CoordResult(cc, coord_diagnosis(cc), wall_time=time.perf_counter() - start)
+    if out is not None:
+        result.run_dir, result.report_path = _save(Path(out), result)
+    return result
+
+
+def _save(out: Path, result: CoordResult) -> tuple[Path, Path]:
+    from initlab.report.width_report import render_width_report
+    from initlab.results.store import Store, describe_environment
+
+    cc = result.record
+    with Store.open(out) as store:
+        store.put_meta("name", f"coord-check {cc.parametrization} {cc.optimizer} lr {cc.lr:g}")
+        store.write_config({
+            k: getattr(cc, k) for k in ("arch", "dataset", "parametrization", "optimizer", "lr",
+                                        "base_width", "widths", "seeds", "batch_size")
+        } | {"steps": cc.steps[-1]})  # fmt: skip
+        store.put_meta("environment", describe_environment(torch.__version__, "cpu"))
+        store.put_meta("diagnosis", result.diagnosis)
+        store.put_probe(cc)
+    return out, render_width_report(out)

@@ -1,0 +1,144 @@
+"""The ``width-transfer`` preset: does the best learning rate move when the MLP gets wider?
+
+A 784-n-n-10 ReLU MLP on MNIST at widths 64..1024, Adam, learning rates 2^-13 .. 2^-4,
+400 steps of batch 128, 3 seeds; the metric is the mean train loss of the last 50 steps.
+Under SP the optimum moves with width, under μP (base width 64) it should not. Every run is
+stored as it finishes, so an interrupted preset resumes where it stopped.
+
+>>> import tempfile
+>>> res = width_transfer(tempfile.mkdtemp(), widths=(32, 64), lrs=(2**-8, 2**-6), steps=4,
+...                      seeds=1, tail=2, dataset="blobs", parametrizations=("mup",))
+>>> sorted(res.best)
+[('mup', 32), ('mup', 64)]
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from initlab.data.datasets import load
+from initlab.experiments.presets import preset
+from initlab.experiments.width_runs import WidthRun, width_arch
+from initlab.results.records import MetricSeries, RunConfig, RunRecord
+from initlab.results.width_records import best_lrs, tail_mean, transfer_diagnosis
+
+ARCH = "initlab.models.mup:mlp:depth=2"
+WIDTHS = (64, 128, 256, 512, 1024)
+LRS = tuple(2.0**k for k in range(-13, -3))  # 2^-13 .. 2^-4, a 2x grid
+METRIC = "mean train loss of the last {tail} steps"
+
+
+@dataclass
+class TransferResult:
+    """What the preset produced: the best lr of each (parametrization, width)."""
+
+    run_dir: Path
+    best: dict[tuple[str, int], float]
+    diagnosis: list[str]
+    report_path: Path | None
+    trained: int
+    wall_time: float
+
+    def print(self, console) -> None:
+        for line in self.diagnosis:
+            console.print(line)
+        console.print(f"{self.trained} runs trained in {self.wall_time:.0f} s")
+        console.print(f"run folder: {self.run_dir}")
+        if self.report_path:
+            console.print(f"report: {self.report_path}")
+
+
+def _config(param, width, lr, seed, *, dataset, steps, batch_size, base_width, tail) -> RunConfig:
+    return RunConfig(
+        dataset=dataset, arch=width_arch(ARCH, width), activation="relu", init="auto",
+        seed=seed, optimizer="adam", lr=float(lr), batch_size=batch_size, steps=steps,
+        eval_every=steps, extra={"parametrization": param, "width": width,
+                                 "base_width": base_width, "metric": METRIC.format(tail=tail)},
+    )  # fmt: skip
+
+
+def _train_one(cfg: RunConfig, data, base_width: int) -> RunRecord:
+    start = time.perf_counter()
+    run = WidthRun.build(
+        ARCH, width=cfg.extra["width"], base_width=base_width, seed=cfg.seed, optimizer="adam",
+        lr=cfg.lr, data=data, parametrization=cfg.extra["parametrization"], init=cfg.init,
+    )  # fmt: skip
+    losses = run.train(cfg.steps, cfg.batch_size)
+    bad = next((i for i, x in enumerate(losses) if not math.isfinite(x)), None)
+    series = MetricSeries("train_loss", list(range(len(losses))), losses)
+    return RunRecord(
+        cfg, status="finished" if bad is None else "diverged",
+        final_train_loss=tail_mean(losses, min(100, cfg.steps)), diverged_step=bad,
+        wall_time=time.perf_counter() - start, metrics={"train_loss": series},
+    )  # fmt: skip
+
+
+def width_transfer(
+    out: str | Path,
+    *,
+    widths: Sequence[int] = WIDTHS,
+    lrs: Sequence[float] = LRS,
+    steps: int = 400,
+    seeds: int = 3,
+    tail: int = 50,
+    batch_size: int = 128,
+    base_width: int = 64,
+    dataset: str = "mnist",
+    parametrizations: Sequence[str] = ("sp", "mup"),
+    progress=None,
+) -> TransferResult:
+    """Train every (parametrization, width, lr, seed) not yet in ``out``'s store; report."""
+    from initlab.report.width_report import points_from_runs, render_width_report
+    from initlab.results.store import Store, describe_environment
+
+    out = Path(out)
+    data = load(dataset)
+    start, trained = time.perf_counter(), 0
+    todo = [
+        _config(p, w, lr, s, dataset=dataset, steps=steps, batch_size=batch_size,
+                base_width=base_width, tail=tail)
+        for p in parametrizations for w in widths for lr in lrs for s in range(seeds)
+    ]  # fmt: skip
+    with Store.open(out) as store:
+        store.put_meta("name", "width-transfer")
+        store.write_config({
+            "arch": ARCH, "dataset": dataset, "widths": list(widths), "lrs": list(lrs),
+            "steps": steps, "seeds": seeds, "batch_size": batch_size, "optimizer": "adam",
+            "base_width": base_width, "parametrizations": list(parametrizations),
+            "metric": METRIC.format(tail=tail),
+        })  # fmt: skip
+        store.put_meta("environment", describe_environment(torch.__version__, "cpu"))
+        done = store.finished_keys()
+        for i, cfg in enumerate(todo):
+            if cfg.key() not in done:
+                store.put_run(_train_one(cfg, data, base_width))
+                trained += 1
+            if progress is not None:
+                progress(i + 1, len(todo))
+        keys = {c.key() for c in todo}
+        points = points_from_runs([r for r in store.runs() if r.key in keys], tail)
+        diagnosis = transfer_diagnosis(points)
+        store.put_meta("diagnosis", diagnosis)
+    report = render_width_report(out)
+    return TransferResult(
+        out, best_lrs(points), diagnosis, report, trained, time.perf_counter() - start
+    )
+
+
+@preset(
+    "width-transfer",
+    "784-n-n-10 ReLU MLP on MNIST, widths 64..1024, Adam lr 2^-13..2^-4, 400 steps, 3 seeds: "
+    "best learning rate against width under SP vs muP",
+    in_demo=False,
+)
+def width_transfer_preset(out: Path, quick: bool = False, progress=None):
+    if quick:
+        return width_transfer(out, widths=(64, 256), lrs=LRS[1::2], steps=100, seeds=1,
+                              progress=progress)  # fmt: skip
+    return width_transfer(out, progress=progress)
