@@ -97,7 +97,10 @@ def test_summary_json_shape_is_exactly_the_documented_one():
     text = json.dumps(data, allow_nan=False)  # strict JSON: no NaN anywhere
     assert list(data) == ["inits"]
     for entry in json.loads(text)["inits"]:
-        assert set(entry) == {"init", "seeds", "final_train_loss", "test_accuracy", "diverged"}
+        assert set(entry) == {
+                "init", "seeds", "final_train_loss", "test_accuracy", "val_loss", "diverged",
+                "stopped",
+            }  # fmt: skip
         for key in ("final_train_loss", "test_accuracy"):
             assert set(entry[key]) == {"mean", "ci95", "values"}
             assert len(entry[key]["values"]) == entry["seeds"]

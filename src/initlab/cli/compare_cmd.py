@@ -7,6 +7,7 @@ import click
 from initlab.cli.options import GroupedCommand, option, spec_list
 
 EXPERIMENT, TRAINING, RUN = "Experiment", "Training", "Run"
+CONTROLS = "Schedule, regularization, early stopping"
 
 
 def experiment_options(f):
@@ -32,6 +33,28 @@ def experiment_options(f):
                help="Evaluate validation and test every N steps."),
         option("--target-loss", type=float, group=TRAINING,
                help="Train loss for the 'steps to target' column (default 0.5)."),
+        option("--schedule", group=CONTROLS,
+               help="LR schedule: constant, step:step_size=1000,gamma=0.1, exponential, "
+                    "inverse_time, cosine:decay_steps=2000, cosine_restarts:first_decay_steps=500,"
+                    " plateau:patience=3; warmup_steps=N on any (linear warmup first)."),
+        option("--l1", type=float, group=CONTROLS, help="L1 penalty on weights: + l1 * sum|W|."),
+        option("--l2", type=float, group=CONTROLS,
+               help="L2 penalty on weights (coupled, in the loss): + l2 * sum W^2."),
+        option("--weight-decay", type=float, group=CONTROLS,
+               help="Decoupled weight decay (AdamW-style, any optimizer): W *= 1 - lr * wd."),
+        option("--activity-l1", type=float, group=CONTROLS,
+               help="L1 activity penalty: + activity_l1 * batch mean of sum|h|."),
+        option("--activity-l2", type=float, group=CONTROLS,
+               help="L2 activity penalty: + activity_l2 * batch mean of sum h^2."),
+        option("--activity-layers", group=CONTROLS,
+               help="Hidden activations (1-based, comma-separated) the activity penalty acts on."),
+        option("--dropout", group=CONTROLS,
+               help="Dropout after each hidden activation: one rate or one per layer (0.2,0.5)."),
+        option("--batchnorm/--no-batchnorm", default=None, group=CONTROLS,
+               help="Batch norm before each hidden activation."),
+        option("--early-stopping", group=CONTROLS,
+               help="Stop each model on its own: on, or options such as "
+                    "monitor=val_loss,patience=5,min_delta=0,mode=auto,restore_best=true."),
         option("--config", "config_file", type=click.Path(dir_okay=False), group=RUN,
                help="TOML file with the same keys as these options; options given here win."),
         option("--out", type=click.Path(file_okay=False), group=RUN,
@@ -51,9 +74,28 @@ def build_config(config_file, no_report, inits, **options):
     from initlab.experiments.config import CompareConfig, load_toml, make_config
 
     options["inits"] = spec_list(inits)
+    options["dropout"] = numbers(options.get("dropout"), float, "--dropout")
+    options["activity_layers"] = numbers(options.get("activity_layers"), int, "--activity-layers",
+                                         always_list=True)  # fmt: skip
     if config_file:
         return load_toml(config_file, CompareConfig, **options)
     return make_config(CompareConfig, **options)
+
+
+def numbers(text, kind, name, always_list=False):
+    """``"0.5"`` -> 0.5, ``"0.2,0.5"`` -> [0.2, 0.5]; one-line error on anything else."""
+    from initlab.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        values = [kind(t) for t in str(text).split(",")]
+    except ValueError:
+        raise ConfigError(
+            f"{name} {text!r}: give {kind.__name__} numbers separated by commas, e.g. "
+            f"{'1,2' if kind is int else '0.2,0.5'}."
+        ) from None
+    return values if always_list or len(values) > 1 else values[0]
 
 
 @click.command("compare", cls=GroupedCommand)

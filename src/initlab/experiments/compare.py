@@ -45,10 +45,11 @@ class Comparison:
 
 def run_configs(config: CompareConfig) -> list[RunConfig]:
     """One RunConfig per init x seed, in the order of ``config.inits`` then seed."""
+    arch, extra = config.model_arch(), config.controls().to_extra()
     return [
         RunConfig(
             dataset=config.dataset,
-            arch=config.arch,
+            arch=arch,
             activation=config.activation,
             init=init,
             seed=seed,
@@ -59,6 +60,7 @@ def run_configs(config: CompareConfig) -> list[RunConfig]:
             eval_every=config.eval_every,
             target_loss=config.target_loss,
             bias_init=config.bias,
+            extra=dict(extra),
         )
         for init in config.inits
         for seed in range(config.seeds)
@@ -99,8 +101,9 @@ def compare(
             records, checkpoint = _train(config, todo, run_dir, progress)
             for record in records:
                 store.put_run(record)
-            # only now that every run is stored may the stack's checkpoint go
-            checkpoint.unlink(missing_ok=True)
+            # only now that every run is stored may the stacks' checkpoints go
+            for path in checkpoints(checkpoint, config, todo):
+                path.unlink(missing_ok=True)
         records = [store.get_run(rc.key()) for rc in runs]
         summaries = summarize(records)
         store.put_summaries(summaries)
@@ -132,7 +135,8 @@ def train_runs(
     progress: ProgressFn | None = None,
     data: Any = None,
 ) -> list[RunRecord]:
-    """Train ``runs`` (RunConfigs of ``config``, e.g. from :func:`run_configs`) as one stack.
+    """Train ``runs`` (RunConfigs of ``config``, e.g. from :func:`run_configs`) as one stack
+    (one stack per run when the schedule is reduce-on-plateau: each model needs its own LR).
 
     The building block of ``compare`` and of sweeps: it reads nothing from and writes nothing
     to a results store. ``data`` (a loaded Dataset) skips loading ``config.dataset`` again.
@@ -141,16 +145,43 @@ def train_runs(
     import torch
 
     from initlab.data.datasets import load
-    from initlab.train.trainer import Member, train_stack
 
     if config.threads:
         torch.set_num_threads(config.threads)
     if data is None:
         data = load(config.dataset, data_dir=config.data_dir)
-    records = train_stack(
+    controls = config.controls()
+    # Reduce-on-plateau gives each model its own LR: such runs train in stacks of one.
+    stacks = [[rc] for rc in runs] if controls.per_model_lr else [runs]
+    paths = (
+        checkpoints(checkpoint, config, runs) if checkpoint is not None else [None] * len(stacks)
+    )
+    records = []
+    total = len(stacks) * config.steps
+
+    for i, (stack, path) in enumerate(zip(stacks, paths, strict=True)):
+        done = i * config.steps
+        on_step = None if progress is None else (lambda s, n, d=done: progress(d + s, total))
+        records += _train_stack(config, stack, data, controls, on_step, path)
+    for record, rc in zip(records, runs, strict=True):
+        record.config = rc  # the key this command looks runs up by
+    return records
+
+
+def checkpoints(checkpoint: Path, config: CompareConfig, runs: list[RunConfig]) -> list[Path]:
+    """The checkpoint file of each stack ``train_runs`` trains ``runs`` in."""
+    if not config.controls().per_model_lr:
+        return [checkpoint]
+    return [checkpoint.with_name(f"{checkpoint.stem}-{rc.key()}.safetensors") for rc in runs]
+
+
+def _train_stack(config, runs, data, controls, on_step, checkpoint):
+    from initlab.train.trainer import Member, train_stack
+
+    return train_stack(
         [Member(init=rc.init, seed=rc.seed) for rc in runs],
         data=data,
-        arch=config.arch,
+        arch=config.model_arch(),
         activation=config.activation,
         optimizer=config.optimizer,
         lr=config.lr,
@@ -160,13 +191,11 @@ def train_runs(
         target_loss=config.target_loss,
         bias=config.bias,
         device=config.device,
-        on_step=progress,
+        controls=controls,
+        on_step=on_step,
         checkpoint_path=checkpoint,
         checkpoint_every=max(config.steps // 10, 50),
     )
-    for record, rc in zip(records, runs, strict=True):
-        record.config = rc  # the key this command looks runs up by
-    return records
 
 
 def _environment(config: CompareConfig) -> dict[str, Any]:

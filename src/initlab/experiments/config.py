@@ -44,6 +44,23 @@ class CompareConfig(BaseModel):
     target_loss: float = Field(0.5, gt=0, description="Train loss for 'steps to target'.")
     device: str = Field("cpu", description="cpu | cuda | mps")
     threads: int | None = Field(None, ge=1, description="torch threads (default: all cores).")
+    # -- after the init: schedule, regularization, early stopping ------------------------------
+    schedule: str = Field("constant", description="LR schedule spec, e.g. cosine:decay_steps=2000.")
+    l1: float = Field(0.0, ge=0, description="L1 penalty on weights: + l1 * sum|W|.")
+    l2: float = Field(0.0, ge=0, description="L2 penalty on weights (coupled): + l2 * sum W^2.")
+    weight_decay: float = Field(0.0, ge=0, description="Decoupled decay: W *= 1 - lr * wd.")
+    activity_l1: float = Field(0.0, ge=0, description="+ activity_l1 * mean_batch sum|h|.")
+    activity_l2: float = Field(0.0, ge=0, description="+ activity_l2 * mean_batch sum h^2.")
+    activity_layers: list[int] | None = Field(
+        None, description="1-based hidden activations the activity penalty acts on (all)."
+    )
+    dropout: float | list[float] | None = Field(
+        None, description="Dropout rate after each hidden activation, or one per layer."
+    )
+    batchnorm: bool | None = Field(None, description="Batch norm before each activation.")
+    early_stopping: str | None = Field(
+        None, description="Early-stopping options, e.g. patience=5,monitor=val_loss."
+    )
 
     @field_validator("inits", mode="before")
     @classmethod
@@ -76,6 +93,65 @@ class CompareConfig(BaseModel):
         if value.split(":")[0] not in DEVICES:
             raise ValueError(f"device {value!r} is not one of {', '.join(DEVICES)}")
         return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        from initlab.train import schedules
+
+        return schedules.get(value).to_spec()
+
+    @field_validator("early_stopping")
+    @classmethod
+    def _early_stopping(cls, value: str | None) -> str | None:
+        from initlab.train import early_stopping
+
+        if value is None or str(value).strip().lower() in ("", "none", "off", "false"):
+            return None
+        if str(value).strip().lower() in ("on", "true", "yes"):
+            value = "early_stopping"
+        return early_stopping.get(value).to_spec()
+
+    @field_validator("dropout")
+    @classmethod
+    def _dropout(cls, value):
+        rates = value if isinstance(value, list) else [value]
+        if value is not None and any(not 0.0 <= r < 1.0 for r in rates):
+            raise ValueError("dropout rates must be in [0, 1)")
+        return value
+
+    def controls(self):
+        """The :class:`~initlab.train.controls.TrainControls` of these settings."""
+        from initlab.train.controls import TrainControls
+        from initlab.train.regularize import Regularization
+
+        reg = Regularization(
+            l1=self.l1, l2=self.l2, weight_decay=self.weight_decay,
+            activity_l1=self.activity_l1, activity_l2=self.activity_l2,
+            activity_layers=None if self.activity_layers is None else tuple(self.activity_layers),
+        )  # fmt: skip
+        return TrainControls(self.schedule, reg, self.early_stopping).canonical()
+
+    def model_arch(self) -> str:
+        """``arch`` with ``dropout`` and ``batchnorm`` folded in as arch options."""
+        if self.dropout is None and self.batchnorm is None:
+            return self.arch
+        from initlab.models.specs import canonical_arch, is_factory, parse_arch
+        from initlab.specs import format_spec
+
+        spec = parse_arch(self.arch)
+        kwargs = dict(spec.kwargs)
+        rates = self.dropout
+        if rates is not None:
+            rates = tuple(rates) if isinstance(rates, list) else rates
+            if rates == 0 or (isinstance(rates, tuple) and not any(rates)):
+                kwargs.pop("dropout", None)
+            else:
+                kwargs["dropout"] = rates
+        if self.batchnorm is not None:
+            kwargs["batchnorm"] = self.batchnorm
+        text = format_spec(spec.name, kwargs, spec.args)
+        return text if is_factory(spec.name) else canonical_arch(text)
 
     def resolved(self) -> dict[str, Any]:
         """The fully resolved config as plain JSON-able data (written to config.json)."""

@@ -12,6 +12,7 @@ Sequential(
 
 * ``mlp:W1,W2,...``: hidden widths; ``WxD`` repeats width W D times (``mlp:100x4``).
   Each hidden block is Linear, [BatchNorm1d], activation, [Dropout]; then a Linear head.
+  ``dropout`` is one rate for every hidden layer or one per layer (``dropout=0.2,0.5``).
 * ``cnn:C1,C2,...``: per entry a Conv2d (kernel ``kernel=3``, same padding), [BatchNorm2d],
   activation, MaxPool2d(2); then Flatten, [Dropout], an optional hidden Linear of width
   ``dense`` (default 0: none) with activation and [Dropout], and a Linear head.
@@ -79,17 +80,33 @@ def parse_arch(arch: str) -> Spec:
     if any(w < 1 for w in widths):
         raise InitSpecError(f"Widths in {arch!r} must be >= 1.")
     allowed = {**_COMMON, **_EXTRA[family]}
+    kwargs: dict[str, Any] = {}
     for key, value in spec.kwargs.items():
         if key not in allowed:
             raise InitSpecError(
                 unknown_name(f"option for '{family}'", key, allowed) + f" (in {arch!r})"
             )
         want = allowed[key]
-        if want is float and isinstance(value, int) and not isinstance(value, bool):
+        if key == "dropout" and isinstance(value, tuple) and family == "mlp":
+            value = _dropout_rates(value, len(widths), arch)
+        elif want is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if type(value) is not want:
+        if type(value) is not want and not (family == "mlp" and isinstance(value, tuple)):
             raise InitSpecError(f"Option {key}={value!r} in {arch!r} must be a {want.__name__}.")
-    return Spec(family, tuple(widths), dict(spec.kwargs))
+        kwargs[key] = value
+    return Spec(family, tuple(widths), kwargs)
+
+
+def _dropout_rates(value: tuple, hidden: int, arch: str) -> tuple[float, ...]:
+    """Per-layer dropout rates of an mlp: one rate per hidden layer, each in [0, 1)."""
+    if len(value) != hidden or any(
+        isinstance(v, bool) or not isinstance(v, (int, float)) for v in value
+    ):
+        raise InitSpecError(
+            f"dropout={','.join(map(str, value))} in {arch!r}: give one rate, or one rate per "
+            f"hidden layer ({hidden} here)."
+        )
+    return tuple(float(v) for v in value)
 
 
 def canonical_arch(arch: str) -> str:
@@ -106,7 +123,7 @@ def build(
     n_classes: int,
     bias: bool = True,
     batchnorm: bool = False,
-    dropout: float = 0.0,
+    dropout: float | tuple[float, ...] = 0.0,
 ) -> nn.Module:
     """Build a freshly (PyTorch-default) initialized model from an arch spec.
 
@@ -117,8 +134,10 @@ def build(
     if is_factory(spec.name):
         return _from_factory(spec, activation, tuple(in_shape), n_classes, options)
     options.update({k: spec.kwargs[k] for k in _COMMON if k in spec.kwargs})
-    if not 0.0 <= float(options["dropout"]) < 1.0:
-        raise InitSpecError(f"dropout={options['dropout']} is outside [0, 1).")
+    rates = options["dropout"]
+    for rate in rates if isinstance(rates, tuple) else (rates,):
+        if not 0.0 <= float(rate) < 1.0:
+            raise InitSpecError(f"dropout={rate} is outside [0, 1).")
     if n_classes < 2:
         raise InitSpecError(f"n_classes={n_classes}: a classifier needs at least 2 classes.")
     act = resolve(activation)
@@ -138,9 +157,10 @@ def _hidden(width: int, act, *, batchnorm: bool, dropout: float, norm) -> list[n
 def _mlp(widths, act, in_shape, n_classes, *, bias, batchnorm, dropout) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Flatten()]
     fan_in = prod(in_shape)
-    for width in widths:
+    rates = dropout if isinstance(dropout, tuple) else (float(dropout),) * len(widths)
+    for width, rate in zip(widths, rates, strict=True):
         layers.append(nn.Linear(fan_in, width, bias=bias))
-        layers += _hidden(width, act, batchnorm=batchnorm, dropout=dropout, norm=nn.BatchNorm1d)
+        layers += _hidden(width, act, batchnorm=batchnorm, dropout=rate, norm=nn.BatchNorm1d)
         fan_in = width
     layers.append(nn.Linear(fan_in, n_classes, bias=bias))
     return nn.Sequential(*layers)

@@ -80,11 +80,7 @@ class StackedModel:
         if train and self.has_dropout and generators is None:
             raise ValueError("training a model with dropout needs one generator per member")
         if self.mode == "batched":
-            flow = Flow(x, "shared", self.K, self.params, self.buffers, train, generators)
-            for op in self._ops:
-                op(flow)
-            to_stacked(flow)
-            return flow.x
+            return self._run_ops(x, train, generators, frozenset())[0]
         per_member = x.repeat_interleave(self.K // x.shape[0], dim=0)
         self.template.train(train)
         if self.mode == "vmap":
@@ -101,6 +97,29 @@ class StackedModel:
             else:
                 outs.append(self._call_one(*state, per_member[k]))
         return torch.stack(outs)
+
+    def forward_capturing(
+        self,
+        x: torch.Tensor,
+        positions: frozenset[int],
+        *,
+        train: bool = True,
+        generators: list[torch.Generator] | None = None,
+    ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, str]]]:
+        """Logits and the outputs of the activations at 0-based ``positions``, each as
+        ``(tensor, layout)`` (layout ``stacked`` (K, B, ...) or ``channels`` (B, K*C, ...)).
+        Only the batched mode can capture."""
+        if self.mode != "batched":
+            raise ValueError(f"cannot capture activations in {self.mode} mode")
+        return self._run_ops(x, train, generators, positions)
+
+    def _run_ops(self, x, train, generators, positions):
+        flow = Flow(x, "shared", self.K, self.params, self.buffers, train, generators,
+                    capture=positions)  # fmt: skip
+        for op in self._ops:
+            op(flow)
+        to_stacked(flow)
+        return flow.x, flow.captured
 
     def _call_one(self, params, buffers, x):
         return functional_call(self.template, (params, buffers), (x,))

@@ -42,6 +42,8 @@ class Flow:
     train: bool
     generators: list[torch.Generator] | None = None
     notes: list[str] = field(default_factory=list)
+    capture: frozenset[int] = frozenset()  # 0-based activation positions to keep
+    captured: list[tuple[torch.Tensor, str]] = field(default_factory=list)  # (x, layout)
 
     @property
     def per_group(self) -> int:
@@ -190,9 +192,15 @@ def _flatten(module: nn.Flatten) -> Op:
     return op
 
 
-def _elementwise(module: nn.Module) -> Op:
+def _elementwise(module: nn.Module, position: int | None = None) -> Op:
+    """An elementwise module; ``position`` counts activations (for activity penalties)."""
+
     def op(f: Flow) -> None:
         f.x = module(f.x)
+        if position is not None and position in f.capture:
+            if f.layout == "shared":
+                to_stacked(f)
+            f.captured.append((f.x, f.layout))
 
     return op
 
@@ -225,6 +233,7 @@ def leaves(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
 def compile_ops(model: nn.Module) -> list[Op]:
     """Batched ops for every layer of ``model``, or :class:`Unstackable`."""
     ops: list[Op] = []
+    activations = 0
     for prefix, module in leaves(model):
         if isinstance(module, nn.Linear):
             ops.append(_linear(prefix, module))
@@ -238,8 +247,11 @@ def compile_ops(model: nn.Module) -> list[Op]:
             ops.append(_flatten(module))
         elif isinstance(module, POOLS):
             ops.append(_pool(module))
-        elif isinstance(module, nn.Identity) or from_module(module) is not None:
+        elif isinstance(module, nn.Identity):
             ops.append(_elementwise(module))
+        elif from_module(module) is not None:
+            ops.append(_elementwise(module, activations))
+            activations += 1
         else:
             raise Unstackable(f"{prefix.rstrip('.')}: {type(module).__name__}")
     return ops

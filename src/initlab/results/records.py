@@ -68,12 +68,16 @@ class RunRecord:
     """
 
     config: RunConfig
-    status: str = "finished"  # "finished" | "diverged" | "failed"
+    status: str = "finished"  # "finished" | "stopped" (early) | "diverged" | "failed"
     final_train_loss: float = float("nan")  # mean train loss of the last 100 steps
     test_accuracy: float = float("nan")
     test_loss: float = float("nan")
     steps_to_target: int | None = None  # first step whose train loss <= target_loss
     diverged_step: int | None = None
+    val_loss: float = float("nan")  # of the weights the run ends with (restored best or last)
+    val_accuracy: float = float("nan")
+    stopped_step: int | None = None  # early stopping: the step it stopped at
+    best_step: int | None = None  # early stopping: the step of its best evaluation
     wall_time: float = 0.0
     metrics: dict[str, MetricSeries] = field(default_factory=dict)
     error: str | None = None
@@ -116,6 +120,8 @@ class InitSummary:
     test_accuracy: Stat
     steps_to_target: Stat | None
     diverged: int
+    val_loss: Stat | None = None  # of the weights each run ends with
+    stopped: int = 0  # runs ended by early stopping
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

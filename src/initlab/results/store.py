@@ -66,6 +66,10 @@ _SCALARS = (
     "diverged_step",
     "wall_time",
     "error",
+    "val_loss",
+    "val_accuracy",
+    "stopped_step",
+    "best_step",
 )
 
 

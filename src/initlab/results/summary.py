@@ -73,9 +73,16 @@ def summarize(
                 test_accuracy=stat([r.test_accuracy for r in runs]),
                 steps_to_target=steps_stat,
                 diverged=sum(_is_diverged(r) for r in runs),
+                val_loss=_optional_stat([r.val_loss for r in runs]),
+                stopped=sum(r.status == "stopped" for r in runs),
             )
         )
     return out
+
+
+def _optional_stat(values: list[float]) -> Stat | None:
+    """A Stat, or None when no run has the value (e.g. records from before it existed)."""
+    return stat(values) if any(math.isfinite(v) for v in values) else None
 
 
 def _is_diverged(record: RunRecord) -> bool:
@@ -98,8 +105,9 @@ def _stat_json(s: Stat) -> dict[str, Any]:
 def summary_json(summaries: Sequence[InitSummary]) -> dict[str, Any]:
     """The ``summary.json`` payload: ``{"inits": [one entry per init]}``.
 
-    Each entry: ``init``, ``seeds``, ``final_train_loss`` and ``test_accuracy`` (each
-    ``{"mean", "ci95", "values"}``, null where a value is missing) and ``diverged`` (count).
+    Each entry: ``init``, ``seeds``, ``final_train_loss``, ``test_accuracy`` and
+    ``val_loss`` (each ``{"mean", "ci95", "values"}``, null where a value is missing),
+    ``diverged`` and ``stopped`` (counts; stopped = ended by early stopping).
     """
     return {
         "inits": [
@@ -108,7 +116,9 @@ def summary_json(summaries: Sequence[InitSummary]) -> dict[str, Any]:
                 "seeds": s.seeds,
                 "final_train_loss": _stat_json(s.final_train_loss),
                 "test_accuracy": _stat_json(s.test_accuracy),
+                "val_loss": _stat_json(s.val_loss or stat([])),
                 "diverged": s.diverged,
+                "stopped": s.stopped,
             }
             for s in summaries
         ]
@@ -125,6 +135,8 @@ def summary_from_dict(d: dict[str, Any]) -> InitSummary:
         test_accuracy=Stat(**d["test_accuracy"]),
         steps_to_target=None if steps is None else Stat(**steps),
         diverged=int(d["diverged"]),
+        val_loss=None if d.get("val_loss") is None else Stat(**d["val_loss"]),
+        stopped=int(d.get("stopped", 0)),
     )
 
 

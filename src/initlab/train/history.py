@@ -13,6 +13,7 @@ from initlab.results.records import MetricSeries, RunConfig, RunRecord
 
 EVAL_METRICS = ("val_loss", "val_acc", "test_loss", "test_acc")
 FINAL_WINDOW = 100  # final_train_loss is the mean train loss of the last 100 steps
+_STEP_LISTS = ("diverged_step", "stopped_step", "best_step")
 
 
 @dataclass
@@ -27,10 +28,17 @@ class History:
     eval_steps: list[int] = field(default_factory=list)
     evals: list[torch.Tensor] = field(default_factory=list)  # each (4, K): EVAL_METRICS
     diverged_step: list[int | None] = field(init=False)
+    stopped_step: list[int | None] = field(init=False)  # early stopping
+    best_step: list[int | None] = field(init=False)
+    # member -> EVAL_METRICS of the weights it ends with, when those are not the last
+    # evaluation's (restore_best put its best weights back)
+    final: dict[int, list[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.train_loss = torch.full((self.steps, self.K), math.nan, device=self.device)
         self.diverged_step = [None] * self.K
+        self.stopped_step = [None] * self.K
+        self.best_step = [None] * self.K
 
     @property
     def done(self) -> int:
@@ -51,10 +59,11 @@ class History:
             "history.train_loss": self.train_loss[: self.done],
             "history.lr": torch.tensor(self.lr, dtype=torch.float64),
             "history.eval_steps": torch.tensor(self.eval_steps, dtype=torch.int64),
-            "history.diverged_step": torch.tensor(
-                [-1 if s is None else s for s in self.diverged_step], dtype=torch.int64
-            ),
         }
+        for name in _STEP_LISTS:
+            out[f"history.{name}"] = torch.tensor(
+                [-1 if s is None else s for s in getattr(self, name)], dtype=torch.int64
+            )
         if self.evals:
             out["history.evals"] = torch.stack(self.evals)
         return out
@@ -66,9 +75,9 @@ class History:
         self.eval_steps = tensors["history.eval_steps"].tolist()
         evals = tensors.get("history.evals")
         self.evals = [] if evals is None else [e.to(self.device) for e in evals]
-        self.diverged_step = [
-            None if s < 0 else s for s in tensors["history.diverged_step"].tolist()
-        ]
+        for name in _STEP_LISTS:
+            saved = tensors[f"history.{name}"].tolist()
+            setattr(self, name, [None if s < 0 else s for s in saved])
 
     # -- records ---------------------------------------------------------------------------
     def records(self, configs: list[RunConfig], wall_time: float) -> list[RunRecord]:
@@ -81,14 +90,14 @@ class History:
         ]
 
     def _record(self, k, config: RunConfig, losses, evals, wall_time) -> RunRecord:
-        died = self.diverged_step[k]
-        last = died if died is not None else len(losses)  # steps are 1-based
+        died, stopped = self.diverged_step[k], self.stopped_step[k]
+        last = died or stopped or len(losses)  # steps are 1-based
         steps = list(range(1, last + 1))
         metrics = {
             "train_loss": MetricSeries("train_loss", steps, losses[:last]),
             "lr": MetricSeries("lr", list(steps), self.lr[:last]),
         }
-        kept = [i for i, s in enumerate(self.eval_steps) if died is None or s < died]
+        kept = [i for i, s in enumerate(self.eval_steps) if (s < died if died else s <= last)]
         for j, name in enumerate(EVAL_METRICS):
             metrics[name] = MetricSeries(
                 name, [self.eval_steps[i] for i in kept], [float(evals[i, j]) for i in kept]
@@ -98,13 +107,19 @@ class History:
             (s for s, v in zip(steps, losses, strict=False) if v <= config.target_loss), None
         )
         record.steps_to_target = reached
+        record.best_step = self.best_step[k]
         if died is not None:
             record.status, record.diverged_step = "diverged", died
             return record
         tail = losses[max(0, last - FINAL_WINDOW) : last]
         record.final_train_loss = sum(tail) / len(tail) if tail else math.nan
-        if kept and self.eval_steps[kept[-1]] == last:
-            record.test_loss = metrics["test_loss"].values[-1]
-            record.test_accuracy = metrics["test_acc"].values[-1]
-        record.status = "finished" if last == self.steps else "running"
+        final = self.final.get(k)
+        if final is None and kept and self.eval_steps[kept[-1]] == last:
+            final = [metrics[name].values[-1] for name in EVAL_METRICS]
+        if final is not None:
+            record.val_loss, record.val_accuracy, record.test_loss, record.test_accuracy = final
+        if stopped is not None:
+            record.status, record.stopped_step = "stopped", stopped
+        else:
+            record.status = "finished" if last == self.steps else "running"
         return record

@@ -13,11 +13,18 @@ backward runs over the SUM of the K losses, so each member's gradient is the one
 get alone; the optimizers are element-wise. Members are ordered by seed so the members of a
 seed share one input batch (and the first layer's matmul); see :mod:`initlab.models.stacked`.
 
-Divergence: a member whose loss is NaN/inf is marked diverged at that step, left out of the
-summed loss, its gradient zeroed, and its parameters and buffers restored after every later
-optimizer step, so no optimizer state moves it again and its NaN reaches no other member.
-The only host sync per step is that finiteness check (a single bool); losses stay on the
-device until the end.
+Controls (:class:`~initlab.train.controls.TrainControls`): the LR schedule sets every param
+group's LR before each step (step-only schedules are shared by the stack; reduce-on-plateau
+reacts to one model's metric, so it needs a stack of one); L1/L2 and activity penalties are
+added to each member's own loss; decoupled weight decay scales the weights before each step;
+early stopping is checked at every evaluation, per member.
+
+Frozen members (:mod:`initlab.train.freeze`): a member whose loss is NaN/inf is marked
+diverged at that step, and a member whose early-stopping rule fires is stopped; either is
+left out of the summed loss, its gradient zeroed, and its parameters and buffers restored
+after every later optimizer step, so no optimizer state moves it again and its NaN reaches
+no other member. When every member is frozen the loop ends. The only host sync per step is
+the finiteness check (a single bool); losses stay on the device until the end.
 """
 
 from __future__ import annotations
@@ -34,15 +41,25 @@ import torch.nn.functional as F
 from initlab.data.dataset import Dataset, Split
 from initlab.errors import ConfigError
 from initlab.initializers import get, init_
-from initlab.initializers.activations import resolve
+from initlab.initializers.activations import from_module, resolve
 from initlab.models.specs import build, canonical_arch
 from initlab.models.stacked import StackedModel
 from initlab.results.records import RunConfig, RunRecord
 from initlab.train import checkpoint as ckpt
+from initlab.train import early_stopping, schedules
+from initlab.train.controls import TrainControls
 from initlab.train.evaluate import eval_chunk_size, evaluate
-from initlab.train.history import History
+from initlab.train.freeze import BestWeights, FrozenMembers
+from initlab.train.history import EVAL_METRICS, History
 from initlab.train.optim import canonical_optimizer, make_optimizer
 from initlab.train.randomness import BatchOrder, dropout_generator, init_generator
+from initlab.train.regularize import (
+    activity_penalty,
+    activity_sums,
+    decay_,
+    weight_names,
+    weight_penalty,
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,7 @@ def train_stack(
     target_loss: float,
     bias: str = "zeros",
     device: str | torch.device = "cpu",
+    controls: TrainControls | None = None,
     on_step: Callable[[int, int], None] | None = None,
     checkpoint_path: str | Path | None = None,
     checkpoint_every: int | None = None,
@@ -79,20 +97,34 @@ def train_stack(
     is written every ``checkpoint_every`` steps and at the end, and an existing one is
     resumed from (the result is bit-identical to an uninterrupted run).
     """
-    run = _StackRun(
+    run = StackRun(
         members, data=data, arch=arch, activation=activation, optimizer=optimizer, lr=lr,
         batch_size=batch_size, steps=steps, eval_every=eval_every, target_loss=target_loss,
-        bias=bias, device=torch.device(device),
+        bias=bias, device=torch.device(device), controls=controls or TrainControls(),
     )  # fmt: skip
     return run.run(on_step, checkpoint_path, checkpoint_every)
 
 
-class _StackRun:
+class StackRun:
+    """One stack being trained: ``StackRun(...).run()`` gives the records; ``.stack`` holds
+    the weights it ended with (tests compare them with lone runs)."""
+
     def __init__(self, members, *, data, arch, activation, optimizer, lr, batch_size, steps,
-                 eval_every, target_loss, bias, device):  # fmt: skip
+                 eval_every, target_loss, bias="zeros", device="cpu",
+                 controls=None):  # fmt: skip
         _check(members, data, batch_size, steps, eval_every, lr)
-        self.data, self.device, self.steps = data, device, steps
+        self.data, self.device, self.steps, self.lr = data, torch.device(device), steps, lr
         self.eval_every = eval_every or steps
+        self.controls = (controls or TrainControls()).canonical()
+        self.schedule = schedules.get(self.controls.schedule)
+        self.reg = self.controls.regularization
+        stop = self.controls.early_stopping
+        self.stopper = early_stopping.get(stop) if stop else None
+        if self.controls.per_model_lr and len(members) > 1:
+            raise ConfigError(
+                f"Schedule '{self.controls.schedule}' reacts to each model's own metric, so "
+                "each model trains in a stack of one; give one member (compare does this)."
+            )
         inits = [get(m.init).to_spec() for m in members]
         bias_spec = get(bias).to_spec()
         # Stack order: by seed, so each seed's members share one input batch.
@@ -104,35 +136,45 @@ class _StackRun:
         group_seeds = distinct if even else seeds  # uneven groups: one input batch per member
         arch, act = canonical_arch(arch), resolve(activation).spec
         opt_spec = canonical_optimizer(optimizer)
+        extra = self.controls.to_extra()
         self.configs = [
             RunConfig(dataset=data.name, arch=arch, activation=act, init=init, seed=seed,
                       optimizer=opt_spec, lr=float(lr), batch_size=batch_size, steps=steps,
                       eval_every=self.eval_every, target_loss=float(target_loss),
-                      bias_init=bias_spec)
+                      bias_init=bias_spec, extra=dict(extra))
             for init, seed in self.keys
         ]  # fmt: skip
         models = []
         for init, seed in self.keys:
             model = build(arch, activation=act, in_shape=data.in_shape, n_classes=data.n_classes)
             # data-driven schemes (lsuv, dbn) see the training inputs only, never val/test
-            extra = {"data": _init_data(data)} if get(init).data_driven else {}
-            init_(model, init, bias=bias_spec, generator=init_generator(init, seed), **extra)
+            more = {"data": _init_data(data)} if get(init).data_driven else {}
+            init_(model, init, bias=bias_spec, generator=init_generator(init, seed), **more)
             models.append(model)
-        self.stack = StackedModel(models, in_shape=data.in_shape).to(device)
+        self.stack = StackedModel(models, in_shape=data.in_shape).to(self.device)
         self.params = list(self.stack.params.values())
+        self.weights = [self.stack.params[n] for n in weight_names(self.stack.template)]
+        self.capture = self._activity_positions()
         self.optimizer = make_optimizer(opt_spec, self.params, lr=lr)
         self.generators = (
-            [dropout_generator(i, s, device) for i, s in self.keys]
+            [dropout_generator(i, s, self.device) for i, s in self.keys]
             if self.stack.has_dropout
             else None
         )
-        self.train = Split(data.train.x.to(device), data.train.y.to(device), data.train.divisor)
+        self.train = Split(data.train.x.to(self.device), data.train.y.to(self.device),
+                           data.train.divisor)  # fmt: skip
         self.order_of_batches = BatchOrder(
-            group_seeds, n=len(data.train), batch_size=batch_size, device=device
+            group_seeds, n=len(data.train), batch_size=batch_size, device=self.device
         )
-        self.history = History(steps, len(members), device)
-        self.dead: list[int] = []
-        self.frozen: dict[str, torch.Tensor] = {}
+        self.history = History(steps, len(members), self.device)
+        self.frozen = FrozenMembers(self.stack, self.device)
+        self.dead: list[int] = []  # diverged members (frozen too)
+        K = len(members)
+        self.stop_states = [self.stopper.start() for _ in range(K)] if self.stopper else []
+        restore = self.stopper is not None and self.stopper.restore_best
+        self.best = BestWeights(self.stack) if restore else None
+        plateau = isinstance(self.schedule, schedules.Plateau)
+        self.plateau = self.schedule.start(float(lr)) if plateau else None
         self.wall_time = 0.0
         # What a checkpoint must match to be resumed: members and every shared setting.
         shared = {**self.configs[0].to_dict(), "init": None, "seed": None}
@@ -140,25 +182,42 @@ class _StackRun:
             {"members": [list(k) for k in self.keys], "config": shared, "mode": self.stack.mode}
         )
 
+    def _activity_positions(self) -> frozenset[int]:
+        if not self.reg.activity:
+            return frozenset()
+        if self.stack.mode != "batched":
+            raise ConfigError(
+                "Activity regularization needs a built-in mlp:/cnn: arch (a plain "
+                f"nn.Sequential); this model runs in {self.stack.mode} mode."
+            )
+        count = sum(from_module(m) is not None for m in self.stack.template.modules())
+        wanted = self.reg.activity_layers or tuple(range(1, count + 1))
+        if any(i > count for i in wanted):
+            raise ConfigError(
+                f"activity_layers={list(wanted)}: this model has {count} activations (1..{count})."
+            )
+        return frozenset(i - 1 for i in wanted)
+
     # -- the loop ----------------------------------------------------------------------------
-    def run(self, on_step, checkpoint_path, checkpoint_every) -> list[RunRecord]:
+    def run(self, on_step=None, checkpoint_path=None, checkpoint_every=None) -> list[RunRecord]:
         if checkpoint_path is not None and Path(checkpoint_path).exists():
             self._resume(checkpoint_path)
         chunk = eval_chunk_size(self.stack)
         started = time.perf_counter()
         for step in range(self.history.done + 1, self.steps + 1):
+            if len(self.frozen.members) == self.stack.K:
+                break  # every member diverged or stopped: nothing moves any more
             self._step(step)
             if step % self.eval_every == 0 or step == self.steps:
-                values = [evaluate(self.stack, s, chunk=chunk, device=self.device)
-                          for s in (self.data.val, self.data.test)]  # fmt: skip
-                self.history.record_eval(step, torch.cat(values))
-            done = step == self.steps
+                self._evaluate(step, chunk)
+            last = step == self.steps or len(self.frozen.members) == self.stack.K
             if checkpoint_path is not None and (
-                done or (checkpoint_every and step % checkpoint_every == 0)
+                last or (checkpoint_every and step % checkpoint_every == 0)
             ):
                 self._save(checkpoint_path, self.wall_time + time.perf_counter() - started)
             if on_step is not None:
                 on_step(step, self.steps)
+        self._restore_best(chunk)
         self.wall_time += time.perf_counter() - started
         records = self.history.records(self.configs, self.wall_time)
         out: list[RunRecord] = [None] * len(records)  # type: ignore[list-item]
@@ -166,57 +225,106 @@ class _StackRun:
             out[index] = records[position]
         return out
 
+    def _lr(self, step: int) -> float:
+        """The LR of 1-based ``step``: the schedule's factor times the base (or plateau) LR."""
+        base = self.plateau.lr if self.plateau is not None else float(self.lr)
+        return base * self.schedule.multiplier(step - 1)
+
     def _step(self, step: int) -> None:
+        lr = self._lr(step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         idx = self.order_of_batches.indices(step - 1)  # (G, B)
         x, y = self.train.features(idx), self.train.labels(idx)
-        logits = self.stack(x, train=True, generators=self.generators)  # (K, B, C)
+        if self.capture:
+            logits, captured = self.stack.forward_capturing(
+                x, self.capture, train=True, generators=self.generators
+            )
+        else:
+            logits, captured = self.stack(x, train=True, generators=self.generators), []
         K, B, C = logits.shape
         y = y.repeat_interleave(K // y.shape[0], dim=0) if y.shape[0] != K else y
         losses = F.cross_entropy(logits.reshape(K * B, C), y.reshape(K * B), reduction="none")
         losses = losses.view(K, B).mean(1)
-        if not bool(torch.isfinite(losses).all()) or self.dead:  # the one sync per step
-            total = self._mask_diverged(losses, step)
+        objective = losses
+        for term in (
+            weight_penalty(self.reg, self.weights),
+            activity_penalty(self.reg, [activity_sums(t, lay, K) for t, lay in captured]),
+        ):
+            if term is not None:
+                objective = objective + term
+        if not bool(torch.isfinite(objective).all()) or self.frozen:  # the one sync per step
+            total = self._mask_diverged(objective, step)
         else:
-            total = losses.sum()
+            total = objective.sum()
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
-        if self.dead:
-            with torch.no_grad():
-                dead = torch.tensor(self.dead, device=self.device)
-                for p in self.params:
-                    if p.grad is not None:
-                        p.grad.index_fill_(0, dead, 0.0)
+        self.frozen.zero_grads()
+        decay_(self.reg, self.weights, lr)
         self.optimizer.step()
-        if self.dead:
-            self._restore_dead()
-        self.history.record_step(losses, self.optimizer.param_groups[0]["lr"])
+        self.frozen.restore()
+        self.history.record_step(losses, lr)
 
     def _mask_diverged(self, losses: torch.Tensor, step: int) -> torch.Tensor:
         finite = torch.isfinite(losses).tolist()
-        newly = [k for k, ok in enumerate(finite) if not ok and k not in self.dead]
-        if newly:
-            for k in newly:
-                self.history.diverged_step[k] = step
-            self.dead = sorted(self.dead + newly)
-            self._snapshot_dead()
-        alive = torch.ones_like(losses, dtype=torch.bool)
-        alive[self.dead] = False
-        return torch.where(alive, losses, torch.zeros_like(losses)).sum()
+        newly = [k for k, ok in enumerate(finite) if not ok and k not in self.frozen]
+        for k in newly:
+            self.history.diverged_step[k] = step
+        self.dead = sorted(self.dead + newly)
+        self.frozen.freeze(newly)
+        return self.frozen.mask(losses)
 
-    def _snapshot_dead(self) -> None:
-        dead = torch.tensor(self.dead, device=self.device)
-        tensors = {**self.stack.params, **self.stack.buffers}
-        self.frozen = {n: t.detach().index_select(0, dead).clone() for n, t in tensors.items()}
+    # -- evaluation, early stopping, plateau ---------------------------------------------------
+    def _evaluate(self, step: int, chunk: int) -> None:
+        values = torch.cat([evaluate(self.stack, s, chunk=chunk, device=self.device)
+                            for s in (self.data.val, self.data.test)])  # fmt: skip
+        previous = self.history.eval_steps[-1] if self.history.eval_steps else 0
+        self.history.record_eval(step, values)
+        if self.stopper is None and self.plateau is None:
+            return
+        train = self.history.train_loss[previous:step].mean(0, dtype=torch.float64)
+        metrics = {n: values[i].tolist() for i, n in enumerate(EVAL_METRICS)}
+        metrics["train_loss"] = train.tolist()
+        if self.plateau is not None:
+            self.plateau = self.schedule.update(self.plateau, metrics[self.schedule.monitor][0])
+        if self.stopper is not None:
+            self._early_stopping(step, metrics[self.stopper.monitor])
 
-    def _restore_dead(self) -> None:
-        dead = torch.tensor(self.dead, device=self.device)
-        with torch.no_grad():
-            for n, t in {**self.stack.params, **self.stack.buffers}.items():
-                t.index_copy_(0, dead, self.frozen[n])
+    def _early_stopping(self, step: int, values: list[float]) -> None:
+        stopped = []
+        for k, value in enumerate(values):
+            if k in self.dead or self.stop_states[k].stopped:
+                continue
+            state = self.stopper.update(self.stop_states[k], value, step)
+            self.stop_states[k] = state
+            if state.improved:
+                self.history.best_step[k] = step
+                if self.best is not None:
+                    self.best.keep(k)
+            if state.stopped:
+                self.history.stopped_step[k] = step
+                stopped.append(k)
+        self.frozen.freeze(stopped)
+
+    def _restore_best(self, chunk: int) -> None:
+        """restore_best: members end with their best weights, evaluated once more."""
+        if self.best is None:
+            return
+        ks = [k for k in range(self.stack.K)
+              if k not in self.dead and self.history.best_step[k] is not None]  # fmt: skip
+        if not ks:
+            return
+        self.best.restore(ks)
+        values = torch.cat([evaluate(self.stack, s, chunk=chunk, device=self.device)
+                            for s in (self.data.val, self.data.test)]).cpu()  # fmt: skip
+        for k in ks:
+            self.history.final[k] = values[:, k].tolist()
 
     # -- checkpoints -------------------------------------------------------------------------
     def _save(self, path, wall_time: float) -> None:
         tensors = {**self.stack.tensors(), **self.history.tensors()}
+        if self.best is not None:
+            tensors.update(self.best.checkpoint())
         state = self.optimizer.state_dict()
         for i, entry in state["state"].items():
             for key, value in entry.items():
@@ -227,6 +335,9 @@ class _StackRun:
         meta = {
             "fingerprint": self.fingerprint, "step": self.history.done, "wall_time": wall_time,
             "param_groups": state["param_groups"], "dead": self.dead,
+            "frozen": self.frozen.members,
+            "stop_states": [vars(s) for s in self.stop_states],
+            "plateau": None if self.plateau is None else vars(self.plateau),
         }  # fmt: skip
         ckpt.save_checkpoint(path, tensors, meta)
 
@@ -239,6 +350,8 @@ class _StackRun:
             )
         self.stack.load_tensors(tensors)
         self.history.load(tensors)
+        if self.best is not None:
+            self.best.load(tensors)
         state = self.optimizer.state_dict()
         for i in range(len(self.params)):
             prefix = f"optim.{i}."
@@ -256,8 +369,10 @@ class _StackRun:
         for k, g in enumerate(self.generators or []):
             g.set_state(tensors[f"generator.dropout.{k}"])
         self.dead = list(meta["dead"])
-        if self.dead:
-            self._snapshot_dead()
+        self.frozen.freeze(list(meta.get("frozen", self.dead)))
+        self.stop_states = [early_stopping.StopState(**s) for s in meta.get("stop_states", [])]
+        if meta.get("plateau") is not None:
+            self.plateau = schedules.PlateauState(**meta["plateau"])
         self.wall_time = float(meta["wall_time"])
 
 
