@@ -21,12 +21,20 @@ def _widths(text: str) -> list[int]:
 
 
 @click.command("coord-check")
-@click.option("--arch", default="initlab.models.mup:mlp", show_default=True,
-              help="package.module:factory[:key=value,...]; the factory takes width=.")
+@click.option(
+    "--arch",
+    default="initlab.models.mup:mlp",
+    show_default=True,
+    help="package.module:factory[:key=value,...]; the factory takes width=.",
+)
 @click.option("--widths", default="64,128,256,512,1024", show_default=True)
 @click.option("--parametrization", default="mup", show_default=True, help="sp or mup.")
-@click.option("--base-width", type=int, default=None, help="Width where mup equals sp "
-              "(default: the smallest width).")
+@click.option(
+    "--base-width",
+    type=int,
+    default=None,
+    help="Width where mup equals sp (default: the smallest width).",
+)
 @click.option("--optimizer", default="adam", show_default=True, help="sgd or adam.")
 @click.option("--lr", type=float, default=1e-2, show_default=True)
 @click.option("--steps", type=int, default=5, show_default=True)

@@ -122,7 +122,7 @@ def coord_check(
             probe_x = data.train.features(batch_order(len(data.train), batch_size, 1, seed)[0])
             rows: list[list[float]] = []
 
-            def record(_t: int, run=run, rows=rows, probe_x=probe_x) -> None:
+            def record(_t: int, run=run, rows=rows, probe_x=probe_x, layers=layers) -> None:
                 with torch.no_grad(), MeanAbs(run.model) as probe:
                     run.model(probe_x)
                 rows.append([probe.values.get(n, float("nan")) for n in layers])

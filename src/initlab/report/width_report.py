@@ -77,10 +77,16 @@ def _transfer_page(points: list[TransferPoint]) -> tuple[list[Image], list[str],
     headers = ["Parametrization", "Width", "Best lr", "log2 best lr", "Loss at best lr"]
     rows = []
     for (param, width), lr in best.items():
-        loss = next(p.mean for p in points if (p.parametrization, p.width, p.lr) == (param, width, lr))
+        loss = next(
+            p.mean for p in points if (p.parametrization, p.width, p.lr) == (param, width, lr)
+        )
         rows.append([Cell(param), Cell(str(width), width), Cell(f"{lr:.3g}", lr),
                      Cell(f"{math.log2(lr):.0f}", math.log2(lr)), Cell(f"{loss:.4g}", loss)])  # fmt: skip
-    return [Image("Loss against learning rate", data_uri(transfer_figure(points)), caption)], headers, rows
+    return (
+        [Image("Loss against learning rate", data_uri(transfer_figure(points)), caption)],
+        headers,
+        rows,
+    )
 
 
 def render_width_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
