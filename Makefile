@@ -3,10 +3,11 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RAY_STAMP := $(VENV)/.installed-ray
 TORCH := torch==2.13.0
 export INITLAB_DATA ?= $(abspath ../shared/data)
 
-.PHONY: setup demo test test-slow bench lint format clean
+.PHONY: setup setup-ray demo test test-slow bench lint format clean
 
 setup: $(STAMP)
 
@@ -17,13 +18,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# The slow tests also cover the Ray sweep backend; `make test` stays free of Ray.
+setup-ray: $(RAY_STAMP)
+
+$(RAY_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,ray]'
+	touch $(RAY_STAMP)
+
 demo: setup
 	$(BIN)/python -m initlab.demo
 
 test: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
-test-slow: setup
+test-slow: setup-ray
 	$(BIN)/python -m pytest -q -m slow
 
 bench: setup
