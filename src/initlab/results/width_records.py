@@ -168,14 +168,20 @@ def best_lrs(points: Iterable[TransferPoint]) -> dict[tuple[str, int], float]:
     return {k: v.lr for k, v in best.items()}
 
 
+def lr_text(lr: float) -> str:
+    """``2^-7`` for a power of two, else ``%g``: ``lr_text(0.0078125) == "2^-7"``."""
+    k = math.log2(lr) if lr > 0 else math.nan
+    return f"2^{k:.0f}" if math.isfinite(k) and k == round(k) else f"{lr:g}"
+
+
 def transfer_diagnosis(points: Sequence[TransferPoint]) -> list[str]:
-    """One line per parametrization: the best lr (as a power of 2) at each width, and how many
-    grid steps (factors of 2) it moves from the smallest to the largest width."""
+    """One line per parametrization: the best lr at each width, and how many grid steps
+    (factors of 2, the preset's grid) it moves from the smallest to the largest width."""
     best = best_lrs(points)
     lines = []
     for p in dict.fromkeys(k[0] for k in best):
         widths = sorted(w for q, w in best if q == p)
-        shown = ", ".join(f"{w}: 2^{math.log2(best[(p, w)]):.0f}" for w in widths)
+        shown = ", ".join(f"{w}: {lr_text(best[(p, w)])}" for w in widths)
         moved = abs(math.log2(best[(p, widths[-1])] / best[(p, widths[0])]))
         lines.append(
             f"{p}: best learning rate by width {shown}; moves {moved:.0f} grid step(s) "
