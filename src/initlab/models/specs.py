@@ -112,7 +112,7 @@ def _dropout_rates(value: tuple, hidden: int, arch: str) -> tuple[float, ...]:
 def canonical_arch(arch: str) -> str:
     """The canonical spec string of an architecture (widths written out, e.g. ``mlp:100,100``)."""
     spec = parse_arch(arch)
-    return format_spec(spec.name, spec.kwargs, spec.args)
+    return format_spec(spec.name, dict(sorted(spec.kwargs.items())), spec.args)
 
 
 def build(
