@@ -8,10 +8,10 @@ import importlib.util
 import os
 
 import pytest
-from sweep_util import max_difference, records, write_sweep
 
 from initlab.experiments.sweep import load_sweep, parse_sweep
 from initlab.experiments.sweep_run import run_sweep
+from sweep_util import max_difference, records, write_sweep
 
 pytestmark = pytest.mark.slow
 TOLERANCE = 1e-5

@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from sweep_util import write_sweep
 
 from initlab.cli import main
+from sweep_util import write_sweep
 
 NO_RAY = """
 import sys

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from sweep_util import max_difference, records, write_sweep
 
 pytestmark = pytest.mark.slow

@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
-from sweep_util import write_sweep
 
 from initlab.errors import ConfigError
 from initlab.experiments.compare import run_configs
 from initlab.experiments.sweep import load_sweep, log_range, parse_sweep
 from initlab.results.records import MetricSeries, RunConfig, RunRecord
 from initlab.results.sweep_summary import best_per_cell
+from sweep_util import write_sweep
 
 
 def test_planner_groups_the_grid_into_one_job_per_non_init_point(tmp_path):
@@ -58,7 +58,10 @@ def test_lr_ranges_are_log_spaced_with_exact_ends():
     [
         ({"axis": {}}, "Unknown key 'axis'. Did you mean 'axes'?"),
         ({"fixed": {"lrr": 0.1}}, "Unknown key 'fixed.lrr'. Did you mean 'lr'?"),
-        ({"axes": {"activaton": ["relu"]}}, "Unknown axis 'axes.activaton'. Did you mean 'activation'?"),
+        (
+            {"axes": {"activaton": ["relu"]}},
+            "Unknown axis 'axes.activaton'. Did you mean 'activation'?",
+        ),
         ({"axes": {"seeds": [1, 2]}}, "set fixed.seeds = N"),
         ({"fixed": {"threads": 2}}, "--threads-per-job"),
         ({"fixed": {"lr": 0.1}, "axes": {"lr": [0.1]}}, "both in [fixed] and in [axes]"),

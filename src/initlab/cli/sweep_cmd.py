@@ -17,16 +17,39 @@ RUN, BACKEND = "Run", "Backend"
 
 @click.command("sweep", cls=GroupedCommand)
 @click.argument("sweep_file", type=click.Path(dir_okay=False))
-@option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-        group=BACKEND, help="local: a process pool on this machine; ray: Ray core tasks.")
-@option("--workers", type=click.IntRange(min=1), group=BACKEND,
-        help="Jobs at once (local default: cores / threads per job; ray: the cluster's CPUs).")
-@option("--address", group=BACKEND,
-        help="Join this Ray cluster (e.g. auto or ray://head:10001); default: start one here.")
-@option("--threads-per-job", type=click.IntRange(min=1), default=1, show_default=True,
-        group=BACKEND, help="torch threads of every job, whatever the backend: same numbers.")
-@option("--out", type=click.Path(file_okay=False), group=RUN,
-        help="Results folder (default runs/sweep-HASH). Rerunning skips finished jobs.")
+@option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    group=BACKEND,
+    help="local: a process pool on this machine; ray: Ray core tasks.",
+)
+@option(
+    "--workers",
+    type=click.IntRange(min=1),
+    group=BACKEND,
+    help="Jobs at once (local default: cores / threads per job; ray: the cluster's CPUs).",
+)
+@option(
+    "--address",
+    group=BACKEND,
+    help="Join this Ray cluster (e.g. auto or ray://head:10001); default: start one here.",
+)
+@option(
+    "--threads-per-job",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    group=BACKEND,
+    help="torch threads of every job, whatever the backend: same numbers.",
+)
+@option(
+    "--out",
+    type=click.Path(file_okay=False),
+    group=RUN,
+    help="Results folder (default runs/sweep-HASH). Rerunning skips finished jobs.",
+)
 @option("--no-report", is_flag=True, group=RUN, help="Do not write report.html.")
 def sweep(sweep_file, backend, workers, address, threads_per_job, out, no_report) -> None:
     """Train a grid of settings read from SWEEP_FILE; print the best init per cell.

@@ -135,4 +135,3 @@ def _render(run_dir: Path) -> Path | None:
     except ImportError:  # the report package is optional at this layer
         return None
     return render_sweep_report(run_dir)
-

@@ -1,0 +1,75 @@
+"""sweep-scaling: the example sweep (examples/sweep-small.toml, 72 trainings in 8 stacked
+jobs on digits) with the local backend, 1 worker then 2 workers, one thread per job.
+
+Times are wall clock of the whole sweep, worker start-up (spawn + importing torch) included,
+as a user sees it. Prints both times and the speedup (target >= 1.6x with 2 workers; it
+needs 2 otherwise idle cores). Both stores must hold the same numbers (checked).
+
+    python -m bench sweep-scaling [--full]      (or: python -m bench.sweep_scaling [--quick])
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import Result
+from initlab.experiments.sweep import load_sweep
+from initlab.experiments.sweep_run import run_sweep
+from initlab.results.store import Store
+
+NAME = "sweep-scaling"
+TARGET = ">= 1.6x with 2 workers"
+SWEEP = Path(__file__).resolve().parents[1] / "examples" / "sweep-small.toml"
+FULL_STEPS = 2000  # quick mode keeps the file's steps (300)
+
+
+def _timed(sweep, workers: int, out: Path) -> float:
+    started = time.perf_counter()
+    result = run_sweep(sweep, workers=workers, out=out, report=False)
+    elapsed = time.perf_counter() - started
+    assert result.trained_jobs == result.jobs and result.failed_jobs == 0
+    return elapsed
+
+
+def _max_difference(a: Path, b: Path) -> float:
+    with Store.open(a, create=False) as sa, Store.open(b, create=False) as sb:
+        ra, rb = {r.key: r for r in sa.runs()}, {r.key: r for r in sb.runs()}
+    assert set(ra) == set(rb)
+    worst = 0.0
+    for key, x in ra.items():
+        for name, series in x.metrics.items():
+            for u, v in zip(series.values, rb[key].metrics[name].values, strict=True):
+                if not (math.isnan(u) and math.isnan(v)):
+                    worst = max(worst, abs(u - v))
+    return worst
+
+
+def run(quick: bool = True) -> Result:
+    sweep = load_sweep(SWEEP)
+    if not quick:
+        sweep.fixed = {**sweep.fixed, "steps": FULL_STEPS, "eval_every": FULL_STEPS // 4}
+    with tempfile.TemporaryDirectory() as tmp:
+        one = _timed(sweep, 1, Path(tmp) / "w1")
+        two = _timed(sweep, 2, Path(tmp) / "w2")
+        diff = _max_difference(Path(tmp) / "w1", Path(tmp) / "w2")
+    speedup = one / two
+    print(f"   1 worker {one:.1f} s, 2 workers {two:.1f} s: speedup {speedup:.2f}x "
+          f"(max |difference| of results {diff:.3g})")  # fmt: skip
+    return Result(
+        initlab=two,
+        baseline=one,
+        ratio=speedup,
+        met=speedup >= 1.6,
+        notes=[f"{sweep.runs()} trainings in {len(sweep.plan())} jobs, "
+               f"steps {sweep.fixed['steps']}; 1 vs 2 workers differ by {diff:.3g}"],
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench.sweep_scaling")
+    parser.add_argument("--quick", action="store_true")
+    run(quick=parser.parse_args().quick)
