@@ -66,7 +66,7 @@ def coord_figure(cc: CoordCheck) -> bytes:
 
 def transfer_figure(points: Sequence[TransferPoint]) -> bytes:
     """SVG: metric against learning rate, one panel per parametrization, a line per width."""
-    params = list(dict.fromkeys(p.parametrization for p in points))
+    params = sorted({p.parametrization for p in points}, key=lambda p: (p != "sp", p))
     widths = sorted({p.width for p in points})
     best = best_lrs(points)
     with plot_style():
@@ -94,8 +94,10 @@ def transfer_figure(points: Sequence[TransferPoint]) -> bytes:
             finite = [p.mean for p in points if math.isfinite(p.mean)]
             if finite:
                 lo, hi = min(finite), max(finite)
-                ax.set_ylim(lo * 0.8, min(hi * 1.3, lo * 40))
-                log_axis(ax, "y")
+                top = min(hi * 1.3, lo * 40)
+                ax.set_ylim(lo * 0.8, top)
+                if top / lo > 10:
+                    log_axis(ax, "y")
             ax.set_title(plain(param))
             ax.set_xlabel("learning rate")
         axes[0].set_ylabel("train loss (mean of last steps)")
