@@ -30,7 +30,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def _register() -> None:
     # Each command lives in its own module; importing them here keeps `initlab --help` whole.
     from initlab.cli import (
-        compare_cmd, coord_cmd, inits_cmd, probe_cmd, report_cmd, run_cmd, sweep_cmd,
+        compare_cmd,
+        coord_cmd,
+        inits_cmd,
+        probe_cmd,
+        report_cmd,
+        run_cmd,
+        sweep_cmd,
     )  # fmt: skip
 
     for module in (inits_cmd, probe_cmd, compare_cmd, run_cmd, report_cmd, sweep_cmd, coord_cmd):

@@ -10,7 +10,8 @@ import click
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder (default runs/NAME).")
 @click.option("--quick", is_flag=True, help="The short version (the one `make demo` runs).")
 @click.option("--list", "list_", is_flag=True, help="List the presets and exit.")
-def run(name: str | None, out: str | None, quick: bool, list_: bool) -> None:
+@click.option("--dataset", help="Another dataset for presets that take one (e.g. mnist).")
+def run(name: str | None, out: str | None, quick: bool, list_: bool, dataset: str | None) -> None:
     """Reproduce a classic initialization experiment with one command.
 
     \b
@@ -18,6 +19,7 @@ def run(name: str | None, out: str | None, quick: bool, list_: bool) -> None:
       initlab run --list
       initlab run saito-init-compare --out runs/saito
       initlab run deep-relu --quick
+      initlab run regularization --dataset mnist
     """
     from rich.console import Console
     from rich.table import Table
@@ -43,7 +45,7 @@ def run(name: str | None, out: str | None, quick: bool, list_: bool) -> None:
     from initlab.cli.tables import print_any_result
 
     with progress_bar(f"preset {name}") as bar:
-        result = run_preset(name, out, quick=quick, progress=bar)
+        result = run_preset(name, out, quick=quick, progress=bar, dataset=dataset)
     print_any_result(result, console)
 
 

@@ -7,6 +7,7 @@ A preset is a small function registered under a name; it takes the run folder an
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,11 +47,25 @@ def get_preset(name: str) -> Preset:
     return _PRESETS[name]
 
 
-def run_preset(name: str, out: str | Path | None = None, *, quick: bool = False, progress=None):
-    """Run a preset into ``out`` (default ``runs/NAME``, ``runs/NAME-quick`` when quick)."""
+def run_preset(
+    name: str,
+    out: str | Path | None = None,
+    *,
+    quick: bool = False,
+    progress=None,
+    dataset: str | None = None,
+):
+    """Run a preset into ``out`` (default ``runs/NAME``, ``runs/NAME-quick`` when quick).
+
+    ``dataset`` replaces the preset's dataset, for presets that take one."""
     p = get_preset(name)
     folder = Path(out) if out else Path("runs") / (f"{name}-quick" if quick else name)
-    return p.run(folder, quick=quick, progress=progress)
+    options = {}
+    if dataset is not None:
+        if "dataset" not in inspect.signature(p.run).parameters:
+            raise ConfigError(f"Preset '{name}' has a fixed dataset; drop --dataset.")
+        options["dataset"] = dataset
+    return p.run(folder, quick=quick, progress=progress, **options)
 
 
 def _compare(out: Path, progress, report: bool = True, **options):
@@ -92,11 +107,17 @@ def pytorch_mnist_xavier(out: Path, quick: bool = False, progress=None):
     in_demo=False,
 )
 def deep_relu(out: Path, quick: bool = False, progress=None):
-    return _compare(
+    result = _compare(
         out, progress, name="deep-relu", dataset="mnist", arch="mlp:100x30", activation="relu",
         inits=["lecun_normal", "he_normal"], seeds=1 if quick else 3, optimizer="sgd", lr=0.01,
         batch_size=128, steps=300 if quick else 2000, eval_every=100 if quick else 500,
     )  # fmt: skip
+    losses = {s.init: s.final_train_loss.mean for s in result.summaries}
+    lines = [f"{init}: final train loss (mean of the last 100 steps, over seeds) {loss:.4f}"
+             for init, loss in losses.items()]  # fmt: skip
+    ratio = losses["lecun_normal"] / losses["he_normal"]
+    lines.append(f"sqrt(1/n) / He final-loss ratio: {ratio:.1f}x")
+    return MultiResult(out, [result], lines)
 
 
 @dataclass
@@ -241,4 +262,5 @@ def residual_depth(out: Path, quick: bool = False, progress=None):
     return MultiResult(out, parts, lines)
 
 
-from initlab.experiments import presets_width  # noqa: E402,F401  (registers width-transfer)
+# Presets defined in their own modules register themselves on import.
+from initlab.experiments import presets_training, presets_width  # noqa: E402,F401

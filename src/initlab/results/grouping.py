@@ -17,10 +17,12 @@ _NOT_A_VARIANT = ("init", "seed")
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested settings as one level; ``extra``'s keys (schedule, l2, ...) keep their own
+    names, and an empty ``extra`` adds nothing (a run without those settings)."""
     out: dict[str, Any] = {}
     for k, v in d.items():
-        if isinstance(v, dict) and v:
-            out.update(_flatten(v, f"{prefix}{k}."))
+        if isinstance(v, dict):
+            out.update(_flatten(v, "" if k == "extra" else f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v
     return out
