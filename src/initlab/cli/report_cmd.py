@@ -26,7 +26,8 @@ from initlab.errors import ConfigError
 def report(run_dir: Path | None, out: Path | None, compare: tuple[Path, Path] | None) -> None:
     """Render RUN_DIR's results store into one self-contained HTML page and print its path."""
     # Imported here so `initlab --help` does not pay for matplotlib.
-    from initlab.report.render import render_comparison, render_report
+    from initlab.report.pages import render_page
+    from initlab.report.render import render_comparison
 
     if compare:
         if run_dir is not None:
@@ -35,7 +36,7 @@ def report(run_dir: Path | None, out: Path | None, compare: tuple[Path, Path] | 
             )
         path = render_comparison(compare[0], compare[1], out)
     elif run_dir is not None:
-        path = render_report(run_dir, out)
+        path = render_page(run_dir, out)  # the page its command wrote (sweep, width, ...)
     else:
         raise ConfigError(
             "Missing RUN_DIR: try `initlab report runs/NAME` or --compare RUN_A RUN_B."

@@ -1,0 +1,44 @@
+"""Which page a run folder gets: a sweep, a width experiment, or a comparison.
+
+``initlab report DIR`` goes through :func:`render_page`, so re-rendering a sweep or a
+coord-check folder gives the same page its command wrote, not the generic one.
+
+>>> render_page("runs/sweep-small")  # doctest: +SKIP
+PosixPath('runs/sweep-small/report.html')
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from initlab.results.store import Store
+
+
+def page_kind(run_dir: str | Path) -> str:
+    """``sweep``, ``width`` or ``comparison``, read from the folder's results store."""
+    with Store.open(run_dir, create=False) as store:
+        if store.get_meta("sweep_plan") is not None:
+            return "sweep"
+        if store.probes(kind="CoordCheck"):
+            return "width"
+        runs = store.runs()
+    if runs and all("parametrization" in r.config.extra for r in runs):
+        return "width"
+    return "comparison"
+
+
+def render_page(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write the page that fits the experiment in ``run_dir`` (default ``RUN_DIR/report.html``)."""
+    run_dir = Path(run_dir)
+    kind = page_kind(run_dir)
+    if kind == "sweep":
+        from initlab.report.sweep_report import render_sweep_report
+
+        return render_sweep_report(run_dir, out)
+    if kind == "width":
+        from initlab.report.width_report import render_width_report
+
+        return render_width_report(run_dir, out)
+    from initlab.report.render import render_report
+
+    return render_report(run_dir, out)
