@@ -16,13 +16,6 @@ ARGS = [
 ]  # fmt: skip
 
 
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(args)
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
-
-
 def test_compare_writes_summary_and_second_run_trains_nothing(tmp_path, capsys):
     main([*ARGS, "--out", str(tmp_path)])
     first = capsys.readouterr().out
@@ -46,7 +39,7 @@ def test_compare_writes_summary_and_second_run_trains_nothing(tmp_path, capsys):
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
 
 
-def test_toml_config_and_options_override(tmp_path, capsys):
+def test_toml_config_and_options_override(run_cli, tmp_path, capsys):
     cfg = tmp_path / "c.toml"
     cfg.write_text('dataset = "digits"\narch = "mlp:16x1"\ninits = ["he_normal"]\nseeds = 1\n'
                    'steps = 20\nbatch_size = 16\neval_every = 10\n')  # fmt: skip
@@ -55,7 +48,7 @@ def test_toml_config_and_options_override(tmp_path, capsys):
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert config["steps"] == 30 and config["arch"] == "mlp:16x1"
     cfg.write_text('dataset = "digits"\nseedz = 2\n')
-    code, _, err = run_cli(["compare", "--config", str(cfg)], capsys)
+    code, _, err = run_cli(["compare", "--config", str(cfg)])
     assert code == 2 and "Did you mean 'seeds'" in err and len(err.strip().splitlines()) == 1
 
 
@@ -70,17 +63,17 @@ def test_toml_config_and_options_override(tmp_path, capsys):
         (["--dataset", "mnits"], "Did you mean 'mnist'"),
     ],
 )
-def test_bad_options_give_one_line_and_status_2(args, words, capsys, tmp_path):
-    code, _, err = run_cli(["compare", *args, "--out", str(tmp_path), "--steps", "5"], capsys)
+def test_bad_options_give_one_line_and_status_2(run_cli, args, words, capsys, tmp_path):
+    code, _, err = run_cli(["compare", *args, "--out", str(tmp_path), "--steps", "5"])
     assert code == 2
     assert words in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-def test_run_lists_every_preset_and_suggests_names(capsys):
+def test_run_lists_every_preset_and_suggests_names(run_cli, capsys):
     main(["run", "--list"])
     out = capsys.readouterr().out
     for p in presets():
         assert p.name in out
-    code, _, err = run_cli(["run", "saito-init-compar"], capsys)
+    code, _, err = run_cli(["run", "saito-init-compar"])
     assert code == 2 and "Did you mean 'saito-init-compare'" in err

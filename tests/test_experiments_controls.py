@@ -27,13 +27,6 @@ CLI = [
 ]  # fmt: skip
 
 
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(args)
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
-
-
 def test_cli_toml_and_python_give_the_same_runs(tmp_path, capsys):
     python = run_configs(make_config(CompareConfig, **OPTIONS))
     toml = tmp_path / "c.toml"
@@ -89,10 +82,10 @@ def test_plateau_runs_train_alone_and_leave_no_checkpoint(tmp_path):
         (["--activity-l1", "0.1", "--activity-layers", "5"], "has 2 activations"),
     ],
 )
-def test_bad_controls_are_one_line(args, message, capsys, tmp_path):
+def test_bad_controls_are_one_line(run_cli, args, message, capsys, tmp_path):
     base = ["compare", "--dataset", "digits", "--arch", "mlp:32x2", "--inits", "he_normal",
             "--seeds", "1", "--steps", "5", "--no-report", "--out", str(tmp_path)]  # fmt: skip
-    code, _, err = run_cli([*base, *args], capsys)
+    code, _, err = run_cli([*base, *args])
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
 

@@ -6,17 +6,9 @@ import json
 
 import pytest
 
-from initlab.cli import main
 from initlab.experiments.presets import get_preset, run_preset
 from initlab.results.store import Store
 from initlab.train.schedules import get as get_schedule
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(args)
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
 
 
 def test_both_presets_are_registered_and_in_the_demo():
@@ -24,20 +16,20 @@ def test_both_presets_are_registered_and_in_the_demo():
         assert get_preset(name).in_demo
 
 
-def test_dataset_option_only_for_presets_that_take_one(capsys, tmp_path):
+def test_dataset_option_only_for_presets_that_take_one(run_cli, capsys, tmp_path):
     code, _, err = run_cli(["run", "saito-init-compare", "--dataset", "digits", "--out",
-                            str(tmp_path)], capsys)  # fmt: skip
+                            str(tmp_path)])  # fmt: skip
     assert code == 2 and "fixed dataset; drop --dataset" in err
     assert len(err.strip().splitlines()) == 1
 
 
 def test_missing_fashion_mnist_says_how_to_get_it_and_how_to_use_mnist(
-    capsys, tmp_path, monkeypatch
+    run_cli, capsys, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("INITLAB_DATA", str(tmp_path / "empty"))
     monkeypatch.setenv("INITLAB_OFFLINE", "1")
     monkeypatch.setenv("HOME", str(tmp_path))  # no cache with the files either
-    code, _, err = run_cli(["run", "regularization", "--out", str(tmp_path / "r")], capsys)
+    code, _, err = run_cli(["run", "regularization", "--out", str(tmp_path / "r")])
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "apt-get install dataset-fashion-mnist" in err
     assert "initlab run regularization --dataset mnist" in err

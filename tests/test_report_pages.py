@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from fake_runs import make_records
 from initlab.cli import main
@@ -11,13 +10,7 @@ from initlab.experiments.coord_check import coord_check
 from initlab.report import pages
 from initlab.results.store import Store
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_coord_check_folder_gets_its_own_page_back(tmp_path, capsys):

@@ -27,12 +27,7 @@ BATCH, SEED = 32, 1
 INITS = ["lecun_normal", "he_normal", "xavier_uniform"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,7 @@ from initlab.train import BatchOrder, Member, init_generator, train_stack
 STEPS, BATCH, SEED = 100, 64, 3
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from a second thread; on a busy machine OpenMP waits dominate."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def plain_loop(data, optimizer: str, lr: float) -> list[float]:

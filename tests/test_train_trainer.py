@@ -16,13 +16,7 @@ from initlab.train.checkpoint import load_checkpoint
 BLOBS = "blobs:features=8,classes=4"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from a second thread; on a busy machine OpenMP waits dominate."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run(members, **overrides):
