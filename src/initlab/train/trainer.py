@@ -45,7 +45,6 @@ from initlab.initializers.activations import from_module, resolve
 from initlab.models.specs import build, canonical_arch
 from initlab.models.stacked import StackedModel
 from initlab.results.records import RunConfig, RunRecord
-from initlab.train import checkpoint as ckpt
 from initlab.train import early_stopping, schedules
 from initlab.train.controls import TrainControls
 from initlab.train.evaluate import eval_chunk_size, evaluate
@@ -60,6 +59,7 @@ from initlab.train.regularize import (
     weight_names,
     weight_penalty,
 )
+from initlab.train.resume import resume_stack_run, save_stack_run
 
 
 @dataclass(frozen=True)
@@ -201,7 +201,7 @@ class StackRun:
     # -- the loop ----------------------------------------------------------------------------
     def run(self, on_step=None, checkpoint_path=None, checkpoint_every=None) -> list[RunRecord]:
         if checkpoint_path is not None and Path(checkpoint_path).exists():
-            self._resume(checkpoint_path)
+            resume_stack_run(self, checkpoint_path)
         chunk = eval_chunk_size(self.stack)
         started = time.perf_counter()
         for step in range(self.history.done + 1, self.steps + 1):
@@ -214,7 +214,9 @@ class StackRun:
             if checkpoint_path is not None and (
                 last or (checkpoint_every and step % checkpoint_every == 0)
             ):
-                self._save(checkpoint_path, self.wall_time + time.perf_counter() - started)
+                save_stack_run(
+                    self, checkpoint_path, self.wall_time + time.perf_counter() - started
+                )
             if on_step is not None:
                 on_step(step, self.steps)
         self._restore_best(chunk)
@@ -319,61 +321,6 @@ class StackRun:
                             for s in (self.data.val, self.data.test)]).cpu()  # fmt: skip
         for k in ks:
             self.history.final[k] = values[:, k].tolist()
-
-    # -- checkpoints -------------------------------------------------------------------------
-    def _save(self, path, wall_time: float) -> None:
-        tensors = {**self.stack.tensors(), **self.history.tensors()}
-        if self.best is not None:
-            tensors.update(self.best.checkpoint())
-        state = self.optimizer.state_dict()
-        for i, entry in state["state"].items():
-            for key, value in entry.items():
-                if value is not None:
-                    tensors[f"optim.{i}.{key}"] = torch.as_tensor(value)
-        for k, g in enumerate(self.generators or []):
-            tensors[f"generator.dropout.{k}"] = g.get_state()
-        meta = {
-            "fingerprint": self.fingerprint, "step": self.history.done, "wall_time": wall_time,
-            "param_groups": state["param_groups"], "dead": self.dead,
-            "frozen": self.frozen.members,
-            "stop_states": [vars(s) for s in self.stop_states],
-            "plateau": None if self.plateau is None else vars(self.plateau),
-        }  # fmt: skip
-        ckpt.save_checkpoint(path, tensors, meta)
-
-    def _resume(self, path) -> None:
-        tensors, meta = ckpt.load_checkpoint(path)
-        if meta.get("fingerprint") != self.fingerprint:
-            raise ConfigError(
-                f"{path}: checkpoint of a different experiment (members or settings differ); "
-                "use another path or delete it."
-            )
-        self.stack.load_tensors(tensors)
-        self.history.load(tensors)
-        if self.best is not None:
-            self.best.load(tensors)
-        state = self.optimizer.state_dict()
-        for i in range(len(self.params)):
-            prefix = f"optim.{i}."
-            entry = {
-                k[len(prefix) :]: v.to(self.device)
-                for k, v in tensors.items()
-                if k.startswith(prefix)
-            }
-            if entry:
-                state["state"][i] = entry
-        for group, saved in zip(state["param_groups"], meta["param_groups"], strict=True):
-            for key, value in saved.items():
-                group[key] = tuple(value) if isinstance(group.get(key), tuple) else value
-        self.optimizer.load_state_dict(state)
-        for k, g in enumerate(self.generators or []):
-            g.set_state(tensors[f"generator.dropout.{k}"])
-        self.dead = list(meta["dead"])
-        self.frozen.freeze(list(meta.get("frozen", self.dead)))
-        self.stop_states = [early_stopping.StopState(**s) for s in meta.get("stop_states", [])]
-        if meta.get("plateau") is not None:
-            self.plateau = schedules.PlateauState(**meta["plateau"])
-        self.wall_time = float(meta["wall_time"])
 
 
 def _init_data(data: Dataset, limit: int = 10_000) -> torch.Tensor:
