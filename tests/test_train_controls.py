@@ -66,8 +66,8 @@ def plain_run(data, init, *, arch, optimizer, lr, steps, reg=NO_REG, schedule="c
     for m in chosen:
         m.register_forward_hook(lambda _m, _i, out: captured.append(out))
     weights = [m.weight for m in model if isinstance(m, nn.Linear)]
-    cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[optimizer]
-    opt = cls(model.parameters(), lr=lr, **({"momentum": 0.9} if optimizer == "sgd" else {}))
+    cls, settings = TORCH_OPTIMIZERS[optimizer]
+    opt = cls(model.parameters(), lr=lr, **settings)
     sched = get_schedule(schedule)
     order = BatchOrder([SEED], n=len(data.train), batch_size=BATCH)
     losses = []
@@ -95,6 +95,16 @@ def plain_run(data, init, *, arch, optimizer, lr, steps, reg=NO_REG, schedule="c
     return losses, model
 
 
+# What each initlab optimizer name means, written out against torch.optim directly.
+TORCH_OPTIMIZERS = {
+    "sgd": (torch.optim.SGD, {}),
+    "momentum": (torch.optim.SGD, {"momentum": 0.9}),
+    "nesterov": (torch.optim.SGD, {"momentum": 0.9, "nesterov": True}),
+    "adam": (torch.optim.Adam, {}),
+    "adamw": (torch.optim.AdamW, {"weight_decay": 0.01}),
+    "rmsprop": (torch.optim.RMSprop, {}),
+    "adagrad": (torch.optim.Adagrad, {}),
+}
 CASES = {
     "l2": dict(reg=Regularization(l2=1e-3)),
     "l1": dict(reg=Regularization(l1=1e-4)),
@@ -109,15 +119,25 @@ CASES = {
 }
 
 
+for name in TORCH_OPTIMIZERS:  # every optimizer, with a schedule and L2 on top
+    lr = 0.05 if name in ("sgd", "momentum", "nesterov", "adagrad") else 1e-3
+    CASES[f"optimizer-{name}"] = dict(
+        optimizer=name,
+        lr=lr,
+        reg=Regularization(l2=1e-4),
+        schedule="exponential:decay_steps=10,decay_rate=0.9",
+    )
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_stack_equals_plain_pytorch_loop(digits, case):
-    opts = {"arch": "mlp:32,32", "optimizer": "sgd", "lr": 0.05, "reg": Regularization(),
+    opts = {"arch": "mlp:32,32", "optimizer": "momentum", "lr": 0.05, "reg": Regularization(),
             "schedule": "constant", **CASES[case]}  # fmt: skip
     steps = 40
     controls = TrainControls(opts["schedule"], opts["reg"])
     run = StackRun(
         [Member(i, SEED) for i in INITS], data=digits, arch=opts["arch"], activation="relu",
-        optimizer="momentum" if opts["optimizer"] == "sgd" else "adam", lr=opts["lr"],
+        optimizer=opts["optimizer"], lr=opts["lr"],
         batch_size=BATCH, steps=steps, eval_every=None, target_loss=0.5, controls=controls,
     )  # fmt: skip
     records = run.run()
