@@ -62,15 +62,16 @@ def make_record(
         "val_acc": MetricSeries("val_acc", evals, val_acc),
         "test_acc": MetricSeries("test_acc", [steps], [test_acc]),
     }
-    if early_stop is not None:
-        stop, best = early_stop
-        metrics["early_stop"] = MetricSeries("early_stop", [stop], [val_loss[-1]])
-        metrics["best_step"] = MetricSeries("best_step", [best], [min(val_loss)])
+    stop, best = early_stop if early_stop is not None else (None, None)
     tail = [v for v in loss[-100:]]
     reached = next((s for s, v in zip(step_ids, loss) if v <= 0.5), None)
+    status = "diverged" if diverge_at is not None else "finished"
     return RunRecord(
         config=cfg,
-        status="diverged" if diverge_at is not None else "finished",
+        status="stopped" if early_stop is not None else status,
+        stopped_step=stop,
+        best_step=best,
+        val_loss=min(val_loss) if early_stop is not None else val_loss[-1],
         final_train_loss=sum(tail) / len(tail),
         test_accuracy=test_acc,
         test_loss=floor + 0.05,

@@ -77,16 +77,17 @@ def test_report_loads_sorts_and_stays_offline(chromium, report_path):  # noqa: F
     assert sorted(_column(page, "a-summary", 0)) == sorted(INITS)
 
     header = page.locator("#a-summary th", has_text="Test accuracy")
+    col = int(header.get_attribute("data-col"))
     header.click()
     assert header.get_attribute("aria-sort") == "ascending"
     values = page.eval_on_selector_all(
-        "#a-summary tbody tr", "rows => rows.map(r => Number(r.cells[3].dataset.value))"
+        "#a-summary tbody tr", f"rows => rows.map(r => Number(r.cells[{col}].dataset.value))"
     )
     assert values == sorted(values) and len(set(values)) == len(INITS)
     header.click()
     assert header.get_attribute("aria-sort") == "descending"
     descending = page.eval_on_selector_all(
-        "#a-summary tbody tr", "rows => rows.map(r => Number(r.cells[3].dataset.value))"
+        "#a-summary tbody tr", f"rows => rows.map(r => Number(r.cells[{col}].dataset.value))"
     )
     assert descending == sorted(values, reverse=True)
     assert _column(page, "a-summary", 0)[0] == "he_normal"  # the best accuracy on top

@@ -63,9 +63,11 @@ SUMMARY_HEADERS = (
     "Init",
     "Seeds",
     "Final train loss",
+    "Val loss",
     "Test accuracy",
     "Steps to target",
     "Diverged",
+    "Stopped early",
 )
 LAYER_HEADERS = ("Group", "Layer", "Activation std", "Gradient std")
 
@@ -91,9 +93,11 @@ def summary_rows(summaries: Sequence[InitSummary]) -> list[list[Cell]]:
                 Cell(s.init),
                 Cell(str(s.seeds), float(s.seeds)),
                 Cell(format_stat(s.final_train_loss), _mean_value(s.final_train_loss)),
+                Cell(format_stat(s.val_loss), _mean_value(s.val_loss)),
                 Cell(format_stat(s.test_accuracy), _mean_value(s.test_accuracy)),
                 Cell(steps_text, _mean_value(steps)),
                 Cell(str(s.diverged), float(s.diverged)),
+                Cell(str(s.stopped), float(s.stopped)),
             ]
         )
     return rows
@@ -130,11 +134,10 @@ def _diagnosis(
             lines.append(f"{label}, seed {r.config.seed}: diverged at step {r.diverged_step}.")
         if r.status == "failed":
             lines.append(f"{label}, seed {r.config.seed}: failed ({r.error or 'no message'}).")
-        stop, best = r.metrics.get(plots.EARLY_STOP), r.metrics.get(plots.BEST_STEP)
-        if stop is not None and stop.steps:
-            kept = f", best step {best.steps[0]} kept" if best is not None and best.steps else ""
+        if r.stopped_step is not None:
+            kept = f", best step {r.best_step} kept" if plots.kept_best(r) else ""
             lines.append(
-                f"{label}, seed {r.config.seed}: early stop at step {stop.steps[0]}{kept}."
+                f"{label}, seed {r.config.seed}: early stop at step {r.stopped_step}{kept}."
             )
     for label, recs in probes.items():
         # One line per finding kind and group: the first seed's words, and how many agree.

@@ -23,8 +23,6 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 from initlab.results.records import RunRecord
 
 # Metric names the trainer records; early-stopping marks are one-point series.
-EARLY_STOP = "early_stop"  # step the run stopped at
-BEST_STEP = "best_step"  # step whose weights were kept (restore_best)
 LOSS_METRICS = ("train_loss", "val_loss", "test_loss")
 ACCURACY_METRICS = ("train_acc", "val_acc", "test_acc")
 MAX_POINTS = 400  # longer curves are averaged over windows: smaller files, readable noise
@@ -115,16 +113,22 @@ def _series(r: RunRecord, name: str) -> tuple[list[int], list[float]] | None:
     return (m.steps, m.values) if m is not None and m.steps else None
 
 
+def kept_best(r: RunRecord) -> bool:
+    """Did early stopping put the run's best weights back (``restore_best``, the default)?"""
+    rule = str(r.config.extra.get("early_stopping") or "")
+    return r.best_step is not None and "restore_best=false" not in rule
+
+
 def _marks(ax, runs: Sequence[RunRecord], c: str) -> set[str]:
     """Early-stop, best-step and divergence marks along the top/bottom edge of the axes."""
     used: set[str] = set()
     edge = ax.get_xaxis_transform()  # x in data units, y in axes fraction
     for r in runs:
-        if (s := _series(r, EARLY_STOP)) is not None:
-            ax.plot(s[0][0], 1.0, "v", color=c, ms=7, transform=edge, clip_on=False)
+        if r.stopped_step is not None:
+            ax.plot(r.stopped_step, 1.0, "v", color=c, ms=7, transform=edge, clip_on=False)
             used.add("stop")
-        if (s := _series(r, BEST_STEP)) is not None:
-            ax.plot(s[0][0], 0.965, "*", color=c, ms=8, transform=edge, clip_on=False)
+        if kept_best(r):
+            ax.plot(r.best_step, 0.965, "*", color=c, ms=8, transform=edge, clip_on=False)
             used.add("best")
         if r.diverged_step is not None:
             ax.plot(r.diverged_step, 0.03, "X", color=c, ms=7, transform=edge, clip_on=False)
