@@ -255,12 +255,17 @@ def _fill(param, chosen: Initializer, ctx: LayerContext, blocks, generator) -> i
     return n
 
 
-def realized_std(param: torch.Tensor, max_samples: int = 1 << 18) -> float:
-    """The std of a parameter; over ``max_samples`` evenly spaced entries when larger (the
-    estimate's relative error is about 1/sqrt(2 * max_samples), about 0.14%)."""
+def realized_std(param: torch.Tensor, max_samples: int = 1 << 18, chunk: int = 256) -> float:
+    """The std of a parameter; over about ``max_samples`` entries when larger: evenly spaced
+    runs of ``chunk`` consecutive entries, so the sample reads a few cache lines per run
+    instead of one per entry (the estimate's relative error is about
+    1/sqrt(2 * max_samples), about 0.14%, for i.i.d. entries)."""
     if param.numel() < 2:
         return 0.0
     flat = param.detach().reshape(-1)
-    if flat.numel() > max_samples:
-        flat = flat[:: flat.numel() // max_samples]
+    n = flat.numel()
+    if n > max_samples:
+        runs = n // chunk
+        take = max(1, max_samples // chunk)
+        flat = flat[: runs * chunk].view(runs, chunk)[:: max(1, runs // take)][:take]
     return float(flat.float().std())

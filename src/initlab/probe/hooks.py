@@ -4,7 +4,8 @@ A :class:`Collector` hooks every "layer" of a model: each elementwise activation
 (``activations.from_module``, identity excluded) and each Linear / Conv output. While a
 collection is open the hooks update :mod:`initlab.probe.stats` accumulators and then let
 the tensors go; when it is closed they return at once. :func:`watch` uses one collector to
-sample statistics every N forward passes during training. Hooks are always removed, even
+sample statistics every N forward passes during training, with its hooks attached only for
+the sampled steps. Hooks are always removed, even
 when the body raises.
 """
 
@@ -99,7 +100,9 @@ class Collector:
         self._last_out: weakref.ref | None = None
 
     # -- life cycle -------------------------------------------------------------------
-    def attach(self) -> None:
+    def attach(self, *, root_pre_hook: bool = True) -> None:
+        """Register the hooks; ``root_pre_hook=False`` leaves out the model's own leaf
+        pre-hook (a caller already inside the model's call runs it with :meth:`pre_hook`)."""
         for slot in self.slots.values():
             self.handles.append(slot.module.register_forward_hook(self._make_layer_hook(slot)))
             weight = getattr(slot.module, "weight", None)
@@ -108,14 +111,24 @@ class Collector:
                 self.handles.append(weight.register_post_accumulate_grad_hook(hook))
         for name, module in self.model.named_modules():
             if next(module.children(), None) is None:  # leaves make the prediction's chain
+                if module is self.model and not root_pre_hook:
+                    continue
                 self.handles.append(module.register_forward_pre_hook(self._make_pre_hook(name)))
                 self.handles.append(module.register_forward_hook(self._leaf_post_hook))
 
-    def remove(self) -> None:
+    def detach(self) -> None:
+        """Remove the hooks; an open collection stays open (and gets nothing more)."""
         for handle in self.handles:
             handle.remove()
         self.handles.clear()
+
+    def remove(self) -> None:
+        self.detach()
         self.open = None
+
+    def pre_hook(self, args) -> None:
+        """The model's own leaf pre-hook, run by hand (the model is a single leaf module)."""
+        self._make_pre_hook("")(self.model, args)
 
     def begin(self) -> None:
         """Open a fresh collection (previous statistics are dropped)."""
@@ -205,8 +218,13 @@ class Watch:
         step = self.forwards
         self.forwards += 1
         if step % self.every == 0:
+            # the layer hooks live only for a sampled step: other steps run the model (and
+            # its backward) with no hook but this one on the root
+            self.collector.attach(root_pre_hook=False)  # this call's pre-hooks are fixed
             self.collector.begin()
             self._sampled_step = step
+            if next(module.children(), None) is None:  # the model is a single leaf
+                self.collector.pre_hook(args)
 
     def _after_forward(self, module: nn.Module, args, output) -> None:
         self.collector.end_batch()
@@ -215,6 +233,7 @@ class Watch:
         """Turn an open sample into a record in :attr:`history` (done on the next forward)."""
         if self._sampled_step is None:
             return
+        self.collector.detach()
         collection = self.collector.close()
         step, self._sampled_step = self._sampled_step, None
         if collection is not None:
@@ -228,8 +247,10 @@ def watch(
     """Record probe statistics every ``every`` forward passes of ``model`` while training.
 
     A step is one call of ``model(...)``; on a sampled step the forward hooks fold each layer's
-    output into streaming statistics and the backward (if any) adds gradient stats. Other
-    steps cost one Python call per hooked module. Hooks are removed on exit, even on error.
+    output into streaming statistics and the backward (if any) adds gradient stats. The
+    layer hooks exist only for a sampled step (attached by the model's own pre-hook, removed
+    at the next forward), so other steps cost two Python calls, the model's own hooks.
+    Hooks are removed on exit, even on error.
 
     >>> model = nn.Sequential(nn.Linear(4, 4), nn.Tanh())
     >>> with watch(model, every=2) as w:
@@ -242,11 +263,13 @@ def watch(
         raise ConfigError(f"watch(every=...) must be a positive integer, got {every!r}.")
     collector = Collector(model, bins=bins, ranges=ranges)
     w = Watch(collector, every)
+    handles = []
     try:
-        collector.attach()
-        collector.handles.append(model.register_forward_pre_hook(w._on_forward, prepend=True))
-        collector.handles.append(model.register_forward_hook(w._after_forward))
+        handles.append(model.register_forward_pre_hook(w._on_forward, prepend=True))
+        handles.append(model.register_forward_hook(w._after_forward))
         yield w
         w.flush()
     finally:
+        for handle in handles:
+            handle.remove()
         collector.remove()
