@@ -51,6 +51,7 @@ def group_labels(records: Sequence[RunRecord]) -> list[str]:
     ]
     labels = []
     for r, f in zip(records, flat):
-        parts = [f"{k}={_show(f[k])}" for k in varying if k in f]
+        # a setting at its defaults reads as its bare name ("early_stopping", not "=early_stopping")
+        parts = [k if _show(f[k]) == k else f"{k}={_show(f[k])}" for k in varying if k in f]
         labels.append(f"{r.config.init} [{', '.join(parts)}]" if parts else r.config.init)
     return labels
