@@ -13,7 +13,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from bench.common import machine
+from bench.common import load_average, machine
 
 ENTRIES = [
     "bench.compare_vs_loop",
@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     entries = [m for m in load_entries() if not args.names or m.NAME in args.names]
     rows = []
+    load_before = load_average()
     for module in entries:
         print(f"== {module.NAME} ({'full' if args.full else 'quick'})", flush=True)
         try:
@@ -72,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             f"Written by `make bench` ({'full' if args.full else 'quick'} mode). Ratios are "
             "measured side by side in one run; ratio > 1 favours initlab.\n\n"
             f"Machine: {machine()}\n\n"
+            f"Load average (1 min) {load_before} at the start, {load_average()} at the end: "
+            "on a shared machine, other processes slow initlab's multi-threaded kernels most.\n\n"
             "| entry | initlab | baseline | ratio | target | notes |\n|---|---|---|---|---|---|\n"
             + "\n".join(rows)
             + "\n"

@@ -47,3 +47,11 @@ def machine() -> str:
         f"{cpu}; {os.cpu_count()} cores; torch {torch.__version__}; "
         f"{torch.get_num_threads()} threads; Python {platform.python_version()}"
     )
+
+
+def load_average() -> str:
+    """The 1-minute load average (how busy the machine was), or "n/a"."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "n/a"
