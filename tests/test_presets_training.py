@@ -29,6 +29,7 @@ def test_missing_fashion_mnist_says_how_to_get_it_and_how_to_use_mnist(
     monkeypatch.setenv("INITLAB_DATA", str(tmp_path / "empty"))
     monkeypatch.setenv("INITLAB_OFFLINE", "1")
     monkeypatch.setenv("HOME", str(tmp_path))  # no cache with the files either
+    monkeypatch.setattr("initlab.data.datasets._CACHE", {})  # nor one loaded by another test
     code, _, err = run_cli(["run", "regularization", "--out", str(tmp_path / "r")])
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "apt-get install dataset-fashion-mnist" in err
