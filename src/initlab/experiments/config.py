@@ -166,15 +166,20 @@ def make_config(cls: type[BaseModel] = CompareConfig, **values: Any) -> Any:
         raise ConfigError(_one_line(e, cls)) from None
 
 
+def read_toml(path: Path, kind: str = "Config file") -> dict[str, Any]:
+    """The TOML data of ``path``; a missing or malformed file is one ConfigError line."""
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{kind} '{path}' does not exist.") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{kind} '{path}' is not valid TOML: {e}.") from None
+
+
 def load_toml(path: str | Path, cls: type[BaseModel] = CompareConfig, **overrides: Any) -> Any:
     """Read a TOML config file; options given in ``overrides`` (not None) win over the file."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"Config file '{path}' does not exist.") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"Config file '{path}' is not valid TOML: {e}.") from None
+    data = read_toml(path)
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return make_config(cls, **data)

@@ -34,11 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from initlab.errors import ConfigError, did_you_mean
 from initlab.experiments.compare import run_configs
-from initlab.experiments.config import CompareConfig, make_config
+from initlab.experiments.config import CompareConfig, make_config, read_toml
 from initlab.results.records import RunConfig
 
 TOP_KEYS = ("name", "fixed", "axes")
@@ -124,12 +122,7 @@ def load_sweep(path: str | Path) -> Sweep:
     72
     """
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"Sweep file '{path}' does not exist.") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"Sweep file '{path}' is not valid TOML: {e}.") from None
+    data = read_toml(path, "Sweep file")
     try:
         return parse_sweep(data, source=str(path))
     except ConfigError as e:
