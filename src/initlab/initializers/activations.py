@@ -116,6 +116,21 @@ _MODULES: dict[type, Callable[[nn.Module], tuple[str, dict]]] = {
     nn.Softsign: lambda m: ("softsign", {}),
 }
 
+# Hugging Face activation modules (transformers.activations, ACT2FN), read by class name so
+# that transformers need not be installed: name -> (activation, options)
+_HF_MODULES: dict[str, tuple[str, dict]] = {
+    "GELUActivation": ("gelu", {}),
+    "ClippedGELUActivation": ("gelu", {}),  # GELU clipped to [-10, 10]: GELU at init scales
+    "NewGELUActivation": ("gelu", {"approximate": "tanh"}),
+    "FastGELUActivation": ("gelu", {"approximate": "tanh"}),
+    "AccurateGELUActivation": ("gelu", {"approximate": "tanh"}),
+    "GELUTanh": ("gelu", {"approximate": "tanh"}),
+    "PytorchGELUTanh": ("gelu", {"approximate": "tanh"}),
+    "SiLUActivation": ("silu", {}),
+    "MishActivation": ("mish", {}),
+    "LinearActivation": ("identity", {}),
+}
+
 # functional callables seen in traces -> name (options taken from call kwargs)
 FUNCTIONS: dict[Any, str] = {
     F.relu: "relu",
@@ -156,6 +171,10 @@ def from_module(module: nn.Module) -> Activation | None:
     """The activation an ``nn.Module`` computes, or None when it is not an elementwise one."""
     reader = _MODULES.get(type(module))
     if reader is None:
+        cls = type(module)
+        if cls.__module__.startswith("transformers") and cls.__name__ in _HF_MODULES:
+            name, options = _HF_MODULES[cls.__name__]
+            return Activation(name, dict(options))
         return None
     name, options = reader(module)
     return Activation(name, options)

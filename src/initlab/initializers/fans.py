@@ -13,6 +13,9 @@ Conventions (``fan_in`` = weights feeding one output element in the forward pass
   prod(k)/prod(s) taps; like Keras and PyTorch we do not divide by the stride.)
 * RNN/LSTM/GRU ``weight_ih [G*hidden, input]``, ``weight_hh [G*hidden, hidden]``: fans per gate
   block, i.e. fan_in = input (or hidden), fan_out = hidden; each of the G blocks is filled alone.
+* Hugging Face ``transformers.pytorch_utils.Conv1D`` (GPT-2's c_attn, c_proj, c_fc) stores its
+  weight ``[in, out]`` (the transpose of Linear) and computes ``x @ W + b``: fan_in = dim 0,
+  fan_out = dim 1.
 * MultiheadAttention packed ``in_proj_weight [3E, E]``: three ``[E, E]`` blocks (q, k, v).
 * Anything else with >= 2 dims: PyTorch's rule (dim 1 x receptive field, dim 0 x receptive).
 * 1-d tensors (biases): fan_in of the layer they belong to (the caller passes it).
@@ -29,6 +32,13 @@ from torch import nn
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONV_T = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 _RNN_GATES = {nn.RNN: 1, nn.LSTM: 4, nn.GRU: 3, nn.RNNCell: 1, nn.LSTMCell: 4, nn.GRUCell: 3}
+
+
+def is_hf_conv1d(module: nn.Module) -> bool:
+    """Hugging Face's ``Conv1D``, a Linear with its weight stored ``[in, out]`` (found by
+    name, so that transformers need not be installed)."""
+    cls = type(module)
+    return cls.__name__ == "Conv1D" and cls.__module__.startswith("transformers")
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,8 @@ def module_blocks(module: nn.Module, param_name: str, shape: tuple[int, ...]) ->
         receptive = math.prod(shape[2:])
         groups = module.groups
         return [Block(0, rows, rows // groups * receptive, shape[1] * receptive)]
+    if is_hf_conv1d(module) and len(shape) == 2:
+        return [Block(0, rows, shape[0], shape[1])]
     gates = _RNN_GATES.get(type(module))
     if gates and len(shape) == 2:
         hidden = rows // gates

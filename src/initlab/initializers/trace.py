@@ -24,11 +24,12 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from initlab.initializers.activations import FUNCTIONS, Activation, from_module
+from initlab.initializers.fans import is_hf_conv1d
 
 WEIGHT_LAYERS = (
     nn.Linear, nn.Bilinear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d,
-    nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Embedding, nn.RNNBase, nn.RNNCellBase,
-    nn.MultiheadAttention,
+    nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Embedding, nn.EmbeddingBag, nn.RNNBase,
+    nn.RNNCellBase, nn.MultiheadAttention,
 )  # fmt: skip
 _PASS_MODULES = (
     nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Identity,
@@ -68,7 +69,8 @@ class Found:
 
 
 def is_weight_layer(module: nn.Module) -> bool:
-    return isinstance(module, WEIGHT_LAYERS)
+    """A layer whose weight initlab fills by fans: torch's layers above and HF's Conv1D."""
+    return isinstance(module, WEIGHT_LAYERS) or is_hf_conv1d(module)
 
 
 def _activation_from_call(target, args, kwargs) -> Activation | None:
