@@ -9,12 +9,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.modules.lazy import LazyModuleMixin
 
 from initlab.errors import InitSpecError
 from initlab.initializers.activations import Activation, resolve
@@ -29,6 +31,11 @@ NORM_LAYERS = (
     nn.modules.instancenorm._InstanceNorm, nn.RMSNorm,
 )  # fmt: skip
 Rules = Iterable[tuple[str, "str | dict | Initializer"]] | Mapping[str, "str | dict | Initializer"]
+
+
+def has_uninitialized_params(module: nn.Module) -> bool:
+    """A lazy module (``nn.LazyLinear``...) whose parameters have no shape yet."""
+    return isinstance(module, LazyModuleMixin) and module.has_uninitialized_params()
 
 
 def default_generator(seed: int = 0) -> torch.Generator:
@@ -86,6 +93,7 @@ def init_(
     in float32 on the generator's device, then are cast to each parameter's dtype and device.
     """
     spec = get(scheme)
+    materialize_lazy(model, example_input)
     if spec.data_driven or spec.model_level:
         return spec.apply(  # type: ignore[attr-defined]
             model, data=data, generator=generator or default_generator(), bias=bias,
@@ -105,6 +113,29 @@ def init_(
     found = _activations(model, spec, rule_list, nonlinearity, example_input, report)
     fill_model(model, spec, bias_spec, rule_list, found, generator, report)
     return report
+
+
+def materialize_lazy(model: nn.Module, example_input=None) -> None:
+    """Run ``example_input`` through a model with lazy modules (``nn.LazyLinear``) so their
+    shapes exist; without one, raise a one-line error saying what to do."""
+    lazy = [
+        n or type(model).__name__ for n, m in model.named_modules() if has_uninitialized_params(m)
+    ]
+    if not lazy:
+        return
+    if example_input is None:
+        shown = ", ".join(lazy[:3]) + (", ..." if len(lazy) > 3 else "")
+        raise InitSpecError(
+            f"Lazy module {shown} has no parameter shapes yet: run one forward pass "
+            "(model(x)) first, or pass example_input= so that init_ runs it."
+        )
+    with torch.no_grad():
+        if isinstance(example_input, dict):
+            model(**example_input)
+        elif isinstance(example_input, tuple):
+            model(*example_input)
+        else:
+            model(example_input)
 
 
 def _activations(model, spec, rule_list, nonlinearity, example_input, report):
@@ -159,13 +190,7 @@ def fill_model(
                 continue
             chosen = _choose(full, pname, param, module, spec, bias_spec, rule_list)
             if chosen is None:
-                report.skipped.append(
-                    (
-                        full,
-                        f"{type(module).__name__} is not a layer initlab knows; add a rule "
-                        f"such as ('{full}', 'normal:std=0.02') to initialize it",
-                    )  # fmt: skip
-                )
+                report.skipped.append((full, _unknown_layer(module, full, param)))
                 continue
             activation = found.get(mod_name)
             ctx_fans = _fans(module, pname, param, weight_fan_in)
@@ -175,6 +200,8 @@ def fill_model(
                 module=module, param_name=pname, torch_fan_in=torch_fan_in,
             )  # fmt: skip
             blocks = _fill(param, chosen, ctx, ctx_fans, generator)
+            # per-block schemes aim at each block's std (the blocks have equal shapes)
+            target_ctx = block_context(ctx, ctx_fans[0]) if blocks > 1 else ctx
             if (
                 isinstance(module, nn.Embedding)
                 and module.padding_idx is not None
@@ -190,12 +217,23 @@ def fill_model(
                     fan_out=ctx.fan_out,
                     scheme=chosen.to_spec(),
                     gain=chosen.gain_for(ctx),
-                    target_std=chosen.target_std(ctx),
+                    target_std=chosen.target_std(target_ctx),
                     realized_std=realized_std(param),
                     activation=_act_name(activation, module),
                     blocks=blocks,
                 )  # fmt: skip
             )
+
+
+def _unknown_layer(module: nn.Module, full: str, param: torch.Tensor) -> str:
+    """Why a parameter was left alone, with the rule that would cover it."""
+    kind = type(module).__name__
+    if param.dim() <= 1 and "norm" in kind.lower():  # a norm's gain or shift (LlamaRMSNorm)
+        fill, role = ("zeros", "shift") if "bias" in full.rsplit(".", 1)[-1] else ("ones", "gain")
+        return (f"{kind} is not a norm layer initlab knows; add a rule such as "
+                f"('{full}', '{fill}') to initialize it as a norm {role}")  # fmt: skip
+    return (f"{kind} is not a layer initlab knows; add a rule such as "
+            f"('{full}', 'normal:std=0.02') to initialize it")  # fmt: skip
 
 
 def _act_name(found: Found | None, module: nn.Module) -> str | None:
@@ -228,18 +266,20 @@ def _fans(module, pname, param, weight_fan_in):
     return [Block(0, param.shape[0] if param.dim() else 1, weight_fan_in, weight_fan_in)]
 
 
+def block_context(ctx: LayerContext, block) -> LayerContext:
+    """The context of one row block (an RNN gate, a packed q/k/v projection)."""
+    shape = (block.stop - block.start, *ctx.shape[1:])
+    return dataclasses.replace(ctx, fan_in=block.fan_in, fan_out=block.fan_out, shape=shape)
+
+
 def _fill(param, chosen: Initializer, ctx: LayerContext, blocks, generator) -> int:
     device = generator.device
     shape = tuple(param.shape)
     if chosen.per_block and len(blocks) > 1:
         parts = []
         for b in blocks:
-            bshape = (b.stop - b.start, *shape[1:])
-            bctx = LayerContext(
-                fan_in=b.fan_in, fan_out=b.fan_out, shape=bshape, activation=ctx.activation,
-                module=ctx.module, param_name=ctx.param_name, torch_fan_in=ctx.torch_fan_in,
-            )  # fmt: skip
-            parts.append(chosen.sample(bshape, bctx, generator, device))
+            bctx = block_context(ctx, b)
+            parts.append(chosen.sample(bctx.shape, bctx, generator, device))
         values = torch.cat(parts, dim=0)
         n = len(blocks)
     else:

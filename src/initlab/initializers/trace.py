@@ -9,8 +9,13 @@ Three ways, tried in order:
 2. When the model cannot be traced (data-dependent control flow), run ``example_input``
    through it, recording weight-layer calls with forward hooks and activation calls with a
    ``TorchFunctionMode``; the activation recorded after a layer and before the next one wins.
+   A Hugging Face model needs no ``example_input``: its own ``dummy_inputs`` are used.
+   Activation modules (``nn.GELU``, HF's ``NewGELUActivation``) count as one activation, not
+   as the tanh or erf they compute inside, and calls inside weight layers are not recorded.
 3. Otherwise the declaration order of modules: the next activation module declared after
-   each weight layer. The report says which method was used.
+   each weight layer, corrected by :mod:`initlab.initializers.structure` where module
+   structure says more (PyTorch's transformer layers, MLPs holding their activation as an
+   attribute, gated MLPs). The report says which method was used.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from torch.overrides import TorchFunctionMode
 
 from initlab.initializers.activations import FUNCTIONS, Activation, from_module
 from initlab.initializers.fans import is_hf_conv1d
+from initlab.initializers.structure import structural_activations
 
 WEIGHT_LAYERS = (
     nn.Linear, nn.Bilinear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d,
@@ -125,33 +131,65 @@ def _follow(start: torch.fx.Node, modules: dict[str, nn.Module]) -> Activation |
 
 
 class _Recorder(TorchFunctionMode):
+    """Records functional activations, except inside modules whose call is recorded whole
+    (activation modules and weight layers: ``depth`` > 0)."""
+
     def __init__(self, events: list) -> None:
         super().__init__()
         self.events = events
+        self.depth = 0
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        act = _activation_from_call(func, args, kwargs)
-        if act is None and getattr(func, "__name__", None) in ("relu", "tanh", "sigmoid"):
-            act = _activation_from_call(func.__name__, args, kwargs)
-        if act is not None:
-            self.events.append(("act", act))
+        if self.depth == 0:
+            act = _activation_from_call(func, args, kwargs)
+            if act is None and getattr(func, "__name__", None) in ("relu", "tanh", "sigmoid"):
+                act = _activation_from_call(func.__name__, args, kwargs)
+            if act is not None:
+                self.events.append(("act", act))
         return func(*args, **kwargs)
 
 
+def _run(model: nn.Module, example_input) -> None:
+    if isinstance(example_input, dict):
+        model(**example_input)
+    elif isinstance(example_input, tuple):
+        model(*example_input)
+    else:
+        model(example_input)
+
+
 def by_example_input(model: nn.Module, example_input) -> dict[str, Found]:
-    """Run the model once, recording weight-layer calls and activation calls in order."""
+    """Run the model once (a tensor, a tuple of positional inputs or a dict of keyword
+    inputs), recording weight-layer calls and activation calls in order."""
     events: list = []
     handles = []
+    recorder = _Recorder(events)
+
+    def enter(event):
+        def pre(module, args):
+            if recorder.depth == 0:
+                events.append(event)
+            recorder.depth += 1
+
+        return pre
+
+    def leave(module, args, output):
+        recorder.depth -= 1
+
     for name, module in model.named_modules():
+        act = from_module(module)
         if is_weight_layer(module):
-            handles.append(
-                module.register_forward_hook(lambda m, i, o, n=name: events.append(("layer", n)))
-            )
+            event = ("layer", name)
+        elif act is not None and act.name != "identity":
+            event = ("act", act)
+        else:
+            continue
+        handles.append(module.register_forward_pre_hook(enter(event)))
+        handles.append(module.register_forward_hook(leave, always_call=True))
     try:
-        with torch.no_grad(), _Recorder(events):
-            inputs = example_input if isinstance(example_input, tuple) else (example_input,)
-            model(*inputs)
+        with torch.no_grad(), recorder:
+            _run(model, example_input)
     finally:
         for h in handles:
             h.remove()
@@ -191,18 +229,31 @@ def by_declaration(model: nn.Module) -> dict[str, Found]:
     return found
 
 
+def by_structure(model: nn.Module) -> dict[str, Found]:
+    """Declaration order, corrected where module structure says which activation follows."""
+    found = by_declaration(model)
+    for name, act in structural_activations(model).items():
+        if name in found:
+            found[name] = Found(act, "module structure")
+    return found
+
+
 def find_activations(model: nn.Module, example_input=None) -> tuple[dict[str, Found], str]:
     """Map weight-layer names to the activation that follows; also a note on the method."""
     try:
         return by_fx(model), "activations found by torch.fx tracing"
     except Exception as fx_error:  # fx raises many kinds of errors on untraceable code
         reason = f"{type(fx_error).__name__}"
+    source = "example_input"
+    if example_input is None and isinstance(getattr(model, "dummy_inputs", None), dict):
+        example_input, source = model.dummy_inputs, "the model's own dummy_inputs (Hugging Face)"
     if example_input is not None:
         return by_example_input(model, example_input), (
             f"torch.fx could not trace the model ({reason}); activations recorded by running "
-            "example_input"
+            f"{source}"
         )
-    return by_declaration(model), (
+    return by_structure(model), (
         f"torch.fx could not trace the model ({reason}) and no example_input was given; "
-        "activations guessed from declaration order (pass example_input= or nonlinearity=)"
+        "activations from module structure and declaration order (pass example_input= or "
+        "nonlinearity= to be sure)"
     )
