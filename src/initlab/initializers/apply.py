@@ -24,7 +24,7 @@ from initlab.initializers.fans import module_blocks, tensor_fans
 from initlab.initializers.registry import Initializer, LayerContext, get
 from initlab.initializers.report import InitReport, InitRow
 from initlab.initializers.schemes import Auto
-from initlab.initializers.trace import Found, find_activations, is_weight_layer
+from initlab.initializers.trace import Found, find_activations, is_weight_layer, run_example
 
 NORM_LAYERS = (
     nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm,
@@ -118,9 +118,8 @@ def init_(
 def materialize_lazy(model: nn.Module, example_input=None) -> None:
     """Run ``example_input`` through a model with lazy modules (``nn.LazyLinear``) so their
     shapes exist; without one, raise a one-line error saying what to do."""
-    lazy = [
-        n or type(model).__name__ for n, m in model.named_modules() if has_uninitialized_params(m)
-    ]
+    lazy = [f"'{n}' ({type(m).__name__})" if n else type(m).__name__
+            for n, m in model.named_modules() if has_uninitialized_params(m)]  # fmt: skip
     if not lazy:
         return
     if example_input is None:
@@ -130,12 +129,7 @@ def materialize_lazy(model: nn.Module, example_input=None) -> None:
             "(model(x)) first, or pass example_input= so that init_ runs it."
         )
     with torch.no_grad():
-        if isinstance(example_input, dict):
-            model(**example_input)
-        elif isinstance(example_input, tuple):
-            model(*example_input)
-        else:
-            model(example_input)
+        run_example(model, example_input)
 
 
 def _activations(model, spec, rule_list, nonlinearity, example_input, report):

@@ -150,7 +150,8 @@ class _Recorder(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def _run(model: nn.Module, example_input) -> None:
+def run_example(model: nn.Module, example_input) -> None:
+    """Call ``model`` on a tensor, a tuple of positional inputs or a dict of keyword inputs."""
     if isinstance(example_input, dict):
         model(**example_input)
     elif isinstance(example_input, tuple):
@@ -189,7 +190,7 @@ def by_example_input(model: nn.Module, example_input) -> dict[str, Found]:
         handles.append(module.register_forward_hook(leave, always_call=True))
     try:
         with torch.no_grad(), recorder:
-            _run(model, example_input)
+            run_example(model, example_input)
     finally:
         for h in handles:
             h.remove()
