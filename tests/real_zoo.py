@@ -94,7 +94,9 @@ def conv2d_stack() -> Entry:
 
 
 def conv3d_stack() -> Entry:
-    model = nn.Sequential(nn.Conv3d(8, 32, 3, padding=1), nn.GELU(), nn.Conv3d(32, 16, 3, padding=1))
+    model = nn.Sequential(
+        nn.Conv3d(8, 32, 3, padding=1), nn.GELU(), nn.Conv3d(32, 16, 3, padding=1)
+    )
     return Entry(model, _normal(2, 8, 10, 10, 10), plain=True)
 
 
@@ -166,8 +168,20 @@ def deep_mlp() -> Entry:
 ZOO: dict[str, Callable[[], Entry]] = {
     f.__name__: f
     for f in (
-        hf_gpt2, hf_bert, hf_llama, torch_transformer, lstm_proj, gru_bidirectional,
-        conv1d_stack, conv2d_stack, conv3d_stack, grouped_depthwise_conv, conv_transpose,
-        embeddings, bilinear, tied_lm, deep_mlp,
+        hf_gpt2,
+        hf_bert,
+        hf_llama,
+        torch_transformer,
+        lstm_proj,
+        gru_bidirectional,
+        conv1d_stack,
+        conv2d_stack,
+        conv3d_stack,
+        grouped_depthwise_conv,
+        conv_transpose,
+        embeddings,
+        bilinear,
+        tied_lm,
+        deep_mlp,
     )  # fmt: skip
 }

@@ -9,10 +9,10 @@ import re
 import numpy as np
 import pytest
 import torch
-from real_zoo import ZOO
 
 import initlab
 from initlab.initializers.trace import run_example
+from real_zoo import ZOO
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SCHEMES = ["auto", "xavier_uniform", "he_normal", "orthogonal", "trunc_normal"]
