@@ -105,7 +105,7 @@ def test_torch_default_is_bit_identical_to_pytorch(make):
 
 
 def test_torch_default_attention_matches_pytorch_rules():
-    # PyTorch draws out_proj before in_proj, so bits differ; the rules are checked instead
+    # the rules themselves (bit-identity is tests/test_torch_default_real.py)
     mha = nn.MultiheadAttention(256, 4)
     initlab.init_(mha, "torch_default", generator=torch.Generator().manual_seed(0))
     w = mha.in_proj_weight.detach()  # xavier_uniform over the whole [3E, E] tensor

@@ -155,7 +155,7 @@ def fill_model(
 ) -> None:
     """Fill every parameter of every module (shared parameters once) into ``report``."""
     seen: dict[int, str] = {}
-    for mod_name, module in model.named_modules():
+    for mod_name, module in spec.fill_order(model, generator):
         weight = getattr(module, "weight", None)
         if weight is None and isinstance(module, nn.MultiheadAttention):
             weight = module.in_proj_weight  # packed q, k, v: the bias follows its fans
@@ -197,7 +197,7 @@ def fill_model(
             # per-block schemes aim at each block's std (the blocks have equal shapes)
             target_ctx = block_context(ctx, ctx_fans[0]) if blocks > 1 else ctx
             if (
-                isinstance(module, nn.Embedding)
+                isinstance(module, (nn.Embedding, nn.EmbeddingBag))
                 and module.padding_idx is not None
                 and pname == "weight"
             ):

@@ -12,7 +12,11 @@ Conventions (``fan_in`` = weights feeding one output element in the forward pass
   keeps PyTorch's own numbers. (With stride s, each output element really sees about
   prod(k)/prod(s) taps; like Keras and PyTorch we do not divide by the stride.)
 * RNN/LSTM/GRU ``weight_ih [G*hidden, input]``, ``weight_hh [G*hidden, hidden]``: fans per gate
-  block, i.e. fan_in = input (or hidden), fan_out = hidden; each of the G blocks is filled alone.
+  block, i.e. fan_in = dim 1 (input, or hidden), fan_out = hidden; each of the G blocks is filled
+  alone. With ``proj_size`` the recurrent input is the projection: ``weight_hh [4*hidden, proj]``
+  (fan_in = proj), layers above the first read ``weight_ih [4*hidden, proj * directions]``, and
+  the projection ``weight_hr [proj, hidden]`` is one plain block: fan_in = hidden,
+  fan_out = proj.
 * Hugging Face ``transformers.pytorch_utils.Conv1D`` (GPT-2's c_attn, c_proj, c_fc) stores its
   weight ``[in, out]`` (the transpose of Linear) and computes ``x @ W + b``: fan_in = dim 0,
   fan_out = dim 1.
@@ -76,7 +80,8 @@ def module_blocks(module: nn.Module, param_name: str, shape: tuple[int, ...]) ->
     if is_hf_conv1d(module) and len(shape) == 2:
         return [Block(0, rows, shape[0], shape[1])]
     gates = _RNN_GATES.get(type(module))
-    if gates and len(shape) == 2:
+    # only the gate-stacked tensors split; LSTM's projection weight_hr_* is a plain [proj, hidden]
+    if gates and len(shape) == 2 and param_name.startswith(("weight_ih", "weight_hh")):
         hidden = rows // gates
         return [Block(g * hidden, (g + 1) * hidden, shape[1], hidden) for g in range(gates)]
     if isinstance(module, nn.MultiheadAttention) and param_name == "in_proj_weight":

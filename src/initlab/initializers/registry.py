@@ -9,6 +9,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import torch
@@ -61,6 +62,15 @@ class Initializer(Configurable):
     def gain_for(self, ctx: LayerContext) -> float | None:
         """The factor on a LeCun std ``1/sqrt(fan)``, for variance-scaling schemes."""
         return None
+
+    def fill_order(
+        self, model: torch.nn.Module, generator: torch.Generator
+    ) -> Iterable[tuple[str, torch.nn.Module]]:
+        """The (name, module) pairs ``fill_model`` visits, in order (default: pre-order,
+        ``model.named_modules()``). Iterated lazily: each module's own parameters are drawn
+        before the next pair is asked for, so an order may also move ``generator`` between
+        modules (``torch_default`` replays construction order this way)."""
+        return model.named_modules()
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Initializer:
