@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from initlab.errors import InitSpecError
-from initlab.initializers.apply import _parse_rules, init_, realized_std
+from initlab.initializers.apply import NORM_LAYERS, _parse_rules, init_, realized_std
 from initlab.initializers.registry import Initializer, get, register
 from initlab.initializers.report import InitReport, InitRow
 from initlab.initializers.residual_blocks import Discovery, ResidualBlock, block_note, find_blocks
@@ -137,7 +137,7 @@ class _Residual(Initializer):
         rules=None, example_input=None,
     ) -> InitReport:  # fmt: skip
         """Base init from ``generator``, then this scheme's changes to the residual blocks."""
-        found = find_blocks(model, getattr(self, "branches", ""))
+        found = find_blocks(model, getattr(self, "branches", ""), example_input)
         if not found.blocks:
             raise InitSpecError(
                 f"'{self.name}' found no residual block (x + f(x)) in {type(model).__name__} "
@@ -183,8 +183,10 @@ class ZeroLastGamma(_Residual):
         if not any(b.norm for b in found.blocks):
             raise InitSpecError(
                 f"'zero_last_gamma' needs residual branches that end in a norm layer; none of "
-                f"the {len(found.blocks)} block(s) found does ({found.method}). Use 'fixup' "
-                "or 'skipinit' for a model without normalization."
+                f"the {len(found.blocks)} block(s) found does ({found.method}). Pre-norm "
+                "branches (GPT-2, Llama) start with their norm and post-norm layers (BERT) "
+                "normalize the sum x + f(x), so neither has a gamma that silences a branch; "
+                "use 'fixup' or 'gpt2_residual' there."
             )
 
     def _edit(self, found, edits, report):
@@ -234,6 +236,10 @@ class Fixup(_Residual):
             f"fixup: L = {n_branches} branches; branch layers scaled by "
             f"{min(factors):.4g}..{max(factors):.4g}, last layer of each branch zero"
         )
+        norms = sum(isinstance(m, NORM_LAYERS) for m in edits.model.modules())
+        if norms:  # allowed (the branches still start at zero), but not what Fixup replaces
+            report.notes.append(f"fixup: the model has {norms} normalization layer(s); Fixup is "
+                                "meant for networks without normalization")  # fmt: skip
         self._head(found, edits, report)
 
     def _head(self, found, edits, report) -> None:
@@ -245,8 +251,13 @@ class Fixup(_Residual):
             report.notes.append(f"fixup: the last layer {head} is in a residual branch; no "
                                 "classification layer zeroed")  # fmt: skip
             return
-        how = "in forward order" if found.graph_module is not None else "declared"
-        for name in edits.weights(head):
+        how = "in forward order" if found.forward_order else "declared"
+        weights = edits.weights(head)
+        if any(edits._row(name) is None for name in weights):  # a tied weight: not its own row
+            report.notes.append(f"fixup: the last layer {head} ({how}) shares its weight with "
+                                "another layer (tied embeddings); not zeroed")  # fmt: skip
+            return
+        for name in weights:
             edits.fill(name, 0.0)
         report.notes.append(f"fixup: classification layer {head} (last {how}) zeroed")
 

@@ -1,6 +1,6 @@
 """Residual blocks: where a branch's output is added back onto its input, ``x + f(x)``.
 
-Found three ways:
+Found four ways:
 
 1. ``torch.fx``: every add whose operands are ``x`` and a value computed from ``x`` through
    at least one weight layer (identity shortcut), or two values computed from one fork ``x``
@@ -14,6 +14,9 @@ Found three ways:
    output is added onto its input); this replaces 1 and 2. Inside such a module, scalar
    parameters whose name contains "bias" are biases, the others multipliers, and the gate is
    the multiplier named like ``gate``/``alpha`` (or the only multiplier).
+4. When fx cannot trace the model (Hugging Face transformers): one recorded forward pass of
+   ``example_input`` or the model's ``dummy_inputs``, analysed as in 1, else the structure of
+   well-known Hugging Face layers (:mod:`initlab.initializers.residual_record`).
 
 >>> class Block(nn.Module):
 ...     def __init__(self):
@@ -62,7 +65,7 @@ class ResidualBlock:
     multipliers: tuple[str, ...] = ()  # scalar parameters multiplying inside the branch
     biases: tuple[str, ...] = ()  # scalar parameters added inside the branch
     shortcut: tuple[str, ...] = ()  # weight layers on a projection shortcut
-    found_by: str = "fx"  # "fx" | "torch layer" | "rule"
+    found_by: str = "fx"  # "fx" | "recorded" | "structure" | "torch layer" | "rule"
     add_node: str = ""  # fx node of the add (for measuring)
     skip_node: str = ""  # fx node of the shortcut's input
 
@@ -85,9 +88,10 @@ class Discovery:
 
     blocks: list[ResidualBlock]
     method: str
-    order: list[str]  # weight layers in forward call order (fx), else declaration order
-    graph_module: fx.GraphModule | None = None
+    order: list[str]  # weight layers in forward call order (fx, recorded), else as declared
+    graph_module: fx.GraphModule | None = None  # fx only: runnable for variance_growth
     notes: tuple[str, ...] = ()
+    forward_order: bool = False  # ``order`` is the forward call order
 
 
 def _is(node: fx.Node, kinds) -> bool:
@@ -155,12 +159,12 @@ def _param(model: nn.Module, node) -> torch.Tensor | None:
 
 
 class _FxBlocks:
-    """Blocks found in one fx graph."""
+    """Blocks found in one fx graph (traced, or recorded from a forward pass)."""
 
-    def __init__(self, model: nn.Module, gm: fx.GraphModule) -> None:
+    def __init__(self, model: nn.Module, graph: fx.Graph) -> None:
         self.model = model
         self.modules = dict(model.named_modules())
-        self.nodes = list(gm.graph.nodes)
+        self.nodes = list(graph.nodes)
         self.index = {n: i for i, n in enumerate(self.nodes)}
         self.anc = _ancestors(self.nodes, self.index)
 
@@ -275,13 +279,16 @@ class _FxBlocks:
 
 def _unique_names(blocks: list[ResidualBlock]) -> list[ResidualBlock]:
     """Two branches in one module ("h.0") become "h.0:attn" and "h.0:mlp" (the submodule
-    holding each branch's last layer); a root-level add gets that submodule's name alone."""
+    holding each branch's last layer), as does a block named like the module holding another
+    (BERT's feed-forward "layer.0" around "layer.0.attention" becomes "layer.0:output"); a
+    root-level add gets that submodule's name alone."""
     counts: dict[str, int] = {}
     for b in blocks:
         counts[b.name] = counts.get(b.name, 0) + 1
+    outer = {b.name for b in blocks for o in blocks if o.name.startswith(f"{b.name}.")}
     out = []
     for b in blocks:
-        if counts[b.name] > 1 or b.name.startswith("<"):
+        if counts[b.name] > 1 or b.name in outer or b.name.startswith("<"):
             base = "" if b.name.startswith("<") else b.name
             rest = b.last_layer[len(base) + 1 :] if base else b.last_layer
             label = rest.split(".")[0]
@@ -346,9 +353,22 @@ def rule_blocks(model: nn.Module, branches: str) -> list[ResidualBlock]:
     return blocks
 
 
-def find_blocks(model: nn.Module, branches: str = "") -> Discovery:
+def merge_layer_blocks(
+    found: list[ResidualBlock], layer_blocks: list[ResidualBlock]
+) -> list[ResidualBlock]:
+    """Blocks from a graph plus PyTorch's transformer layers that the graph kept whole; a graph
+    block of such a layer (the model is one, or subclasses one) keeps the layer's name."""
+    by_last = {b.last_layer: b.name for b in layer_blocks}
+    found = _unique_names([replace(b, name=by_last.get(b.last_layer, b.name)) for b in found])
+    taken = {b.last_layer for b in found}
+    return found + [b for b in layer_blocks if b.last_layer not in taken]
+
+
+def find_blocks(model: nn.Module, branches: str = "", example_input=None) -> Discovery:
     """The residual blocks of ``model``: by ``branches`` globs when given, else by fx tracing
-    plus PyTorch's transformer layers. ``Discovery.method`` says how, for the report."""
+    plus PyTorch's transformer layers; when fx fails, from one forward pass of
+    ``example_input`` (or the model's ``dummy_inputs``) or the structure of Hugging Face
+    layers. ``Discovery.method`` says how, for the report."""
     modules = dict(model.named_modules())
     declared = list(_expand([n for n, m in modules.items() if is_weight_layer(m)], modules))
     declared = list(dict.fromkeys(declared))
@@ -359,24 +379,17 @@ def find_blocks(model: nn.Module, branches: str = "") -> Discovery:
         gm = fx.symbolic_trace(model)
     except Exception as error:  # fx raises many kinds of errors on untraceable code
         why = f"torch.fx could not trace the model ({type(error).__name__})"
-        hint = "; name the branches with branches='glob|glob' if it has others"
-        return Discovery(layer_blocks, why + hint, declared)
-    graph = _FxBlocks(model, gm)
+        # imported here: residual_record builds on this module's graph analysis
+        from initlab.initializers.residual_record import untraced_blocks
+
+        return untraced_blocks(model, example_input, why, layer_blocks, declared)
+    graph = _FxBlocks(model, gm.graph)
     fx_blocks, notes = graph.blocks()
-    # a traced PyTorch layer (the model itself, or a subclass) keeps the layer's branch names
-    by_last = {b.last_layer: b for b in layer_blocks}
-    fx_blocks = _unique_names(
-        [
-            replace(b, name=by_last[b.last_layer].name) if b.last_layer in by_last else b
-            for b in fx_blocks
-        ]  # fmt: skip
-    )
-    taken = {b.last_layer for b in fx_blocks}
-    blocks = fx_blocks + [b for b in layer_blocks if b.last_layer not in taken]
+    blocks = merge_layer_blocks(fx_blocks, layer_blocks)
     method = "found by torch.fx tracing" + (
         " and PyTorch's transformer layers" if len(blocks) > len(fx_blocks) else ""
     )
-    return Discovery(blocks, method, graph.order(), gm, tuple(notes))
+    return Discovery(blocks, method, graph.order(), gm, tuple(notes), True)
 
 
 def block_note(found: Discovery, shown: int = 12) -> str:
