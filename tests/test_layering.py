@@ -4,6 +4,9 @@ specs -> initializers -> models -> probe -> train -> results -> report / experim
 ``results`` and ``report`` hold plain records and never import torch, so a report can be
 rebuilt from a results store anywhere. ``probe`` and ``train`` write those plain records, so
 they may import ``results`` (the records and the store), never the other way round.
+``integrations`` (adapters of watch for TensorBoard, Lightning, the HF Trainer) sits beside
+the package: it may import probe and below, and nothing in initlab imports it, so that the
+optional libraries it needs are never pulled in by initlab itself.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ ALLOWED: dict[str, set[str]] = {
     "data": BASE,
     "models": BASE | {"initializers"},
     "probe": BASE | {"initializers", "models", "results"},
+    # not in EVERYTHING: no other part may import it
+    "integrations": BASE | {"initializers", "models", "probe", "results"},
     "train": BASE | {"initializers", "models", "probe", "data", "results"},
     "results": BASE,
     "report": BASE | {"results"},
@@ -98,6 +103,17 @@ def test_imports_follow_the_data_flow(path):
         if part in NO_TORCH and module.startswith(TORCH_MODULES):
             bad.append(f"line {line}: {module} (results/report must never import torch)")
     assert not bad, f"{path.relative_to(SRC)} imports against the data flow: {bad}"
+
+
+def test_nothing_in_the_core_imports_the_integrations():
+    importers = sorted(
+        f"{path.relative_to(SRC)}:{line}"
+        for path in FILES
+        if _part(path) != "integrations"
+        for line, module in _imports(path)
+        if _target(module) == "integrations"
+    )
+    assert not importers, f"initlab.integrations is imported from the core: {importers}"
 
 
 def test_the_checker_catches_violations(tmp_path):

@@ -56,3 +56,17 @@ def noisy(in_shape, n_classes, width=8):
 
 def not_a_model(in_shape, n_classes):
     return "a string"
+
+
+def tiny_gpt2(n_layer=2, n_embd=32, n_head=4, vocab=100, positions=64):
+    """A Hugging Face GPT-2 built from a config (nothing downloaded), dropout off, so that the
+    CLI (which feeds it token ids) gives the same numbers on every run."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(
+        n_layer=n_layer, n_embd=n_embd, n_head=n_head, vocab_size=vocab, n_positions=positions,
+        bos_token_id=0, eos_token_id=0, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+    )  # fmt: skip
+    with torch.random.fork_rng(devices=[]):  # HF draws its init from the global generator
+        torch.manual_seed(0)
+        return GPT2LMHeadModel(config)

@@ -93,9 +93,12 @@ def histogram(activations, inits, layers, width, samples, seed, bins, bias, out_
     console.print(f"wrote {escape(str(out / 'histogram.png'))} and stats.json")
 
 
-def probe_inputs(source: str, batch: int, shape: tuple[int, ...], seed: int):
-    """The batch the probe command feeds. Only N(0, 1) noise for now; a dataset source
-    (``--dataset mnist``) plugs in here and returns (inputs, targets)."""
+def probe_inputs(
+    source: str, batch: int, shape: tuple[int, ...], seed: int, vocab: int | None = None
+):
+    """The batch the probe command feeds: N(0, 1) noise, or with ``vocab`` uniform token ids
+    in ``[0, vocab)`` (int64, for language models). A dataset source (``--dataset mnist``)
+    plugs in here and returns (inputs, targets)."""
     import torch
 
     from initlab.probe.experiment import input_seed
@@ -103,7 +106,19 @@ def probe_inputs(source: str, batch: int, shape: tuple[int, ...], seed: int):
     if source != "normal":
         raise InitSpecError(f"Unknown input source '{source}'. Allowed: normal.")
     g = torch.Generator().manual_seed(input_seed(seed))
+    if vocab is not None:
+        return torch.randint(0, vocab, (batch, *shape), generator=g), None
     return torch.randn(batch, *shape, generator=g), None
+
+
+def model_vocab(model) -> int | None:
+    """The vocabulary of a Hugging Face model whose main input is token ids, else None: the
+    command then feeds token ids without being told ``--vocab``."""
+    config = getattr(model, "config", None)
+    if getattr(model, "main_input_name", None) != "input_ids" or config is None:
+        return None
+    vocab = getattr(config, "vocab_size", None)
+    return vocab if isinstance(vocab, int) and vocab > 0 else None
 
 
 @click.command("probe")
@@ -113,8 +128,28 @@ def probe_inputs(source: str, batch: int, shape: tuple[int, ...], seed: int):
     required=True,
     help="A factory: package.module:factory[:key=value,...] returning an nn.Module.",
 )
-@click.option("--input-shape", required=True, help="One example's shape, e.g. 1,28,28.")
+@click.option(
+    "--input-shape",
+    required=True,
+    help="One example's shape, e.g. 1,28,28; for token ids the sequence length, e.g. 128.",
+)
 @click.option("--batch", default=256, show_default=True, type=int)
+@click.option(
+    "--vocab",
+    default=None,
+    type=int,
+    help="Feed random token ids in [0, VOCAB) of shape [batch, *input-shape] instead of "
+    "N(0, 1) noise. Default: config.vocab_size for a Hugging Face model whose main input "
+    "is input_ids (GPT-2, Llama, BERT...), else noise.",
+)
+@click.option(
+    "--loss",
+    default="none",
+    show_default=True,
+    type=click.Choice(["none", "mean_square"]),
+    help="Also backpropagate a loss, for gradient stats: mean_square is the mean of squares "
+    "of the output (an HF model's logits or last_hidden_state).",
+)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--init", "init", default=None, help="Re-initialize with this spec first.")
 @click.option("--bins", default=30, show_default=True, type=int)
@@ -125,8 +160,13 @@ def probe_inputs(source: str, batch: int, shape: tuple[int, ...], seed: int):
     type=click.Path(dir_okay=False),
     help="Also write the probe record as JSON here.",
 )
-def probe(model_spec, input_shape, batch, seed, init, bins, json_path) -> None:
-    """Probe a model of your own: per-layer table, predicted variance and diagnosis."""
+def probe(model_spec, input_shape, batch, vocab, loss, seed, init, bins, json_path) -> None:
+    """Probe a model of your own: per-layer table, predicted variance and diagnosis.
+
+    A factory returning a Hugging Face language model (e.g. GPT2LMHeadModel built from a
+    config) is fed token ids of length --input-shape: `initlab probe --model
+    mypkg.lm:make_gpt2 --input-shape 64 --batch 8 --loss mean_square`.
+    """
     import torch
 
     import initlab
@@ -136,15 +176,19 @@ def probe(model_spec, input_shape, batch, seed, init, bins, json_path) -> None:
     shape = _shape(input_shape)
     if batch < 1:
         raise ConfigError(f"--batch must be a positive integer, got {batch}.")
+    if vocab is not None and vocab < 1:
+        raise ConfigError(f"--vocab must be a positive integer, got {vocab}.")
     model = build_model(model_spec)
     if init is not None:
         initlab.init_(model, init, generator=torch.Generator().manual_seed(seed))
-    inputs, targets = probe_inputs("normal", batch, shape, seed)
+    vocab = vocab if vocab is not None else model_vocab(model)
+    inputs, targets = probe_inputs("normal", batch, shape, seed, vocab)
     try:
-        report = run_probe(model, inputs, bins=bins)
-    except RuntimeError as e:  # shape mismatches surface as RuntimeError from torch
+        report = run_probe(model, inputs, bins=bins, loss_fn=None if loss == "none" else loss)
+    except (RuntimeError, IndexError) as e:  # a bad shape; IndexError: an id >= vocab
         first = str(e).splitlines()[0]
-        raise ConfigError(f"The model failed on inputs of shape {[batch, *shape]}: {first}") from e
+        what = f"token ids in [0, {vocab}) of shape" if vocab is not None else "inputs of shape"
+        raise ConfigError(f"The model failed on {what} {[batch, *shape]}: {first}") from e
     _console().print(report)
     if json_path:
         Path(json_path).write_text(json.dumps(report.to_dict(), indent=1, sort_keys=True) + "\n")

@@ -1,18 +1,20 @@
 """Forward and gradient hooks that fold layer outputs into streaming statistics.
 
 A :class:`Collector` hooks every "layer" of a model: each elementwise activation module
-(``activations.from_module``, identity excluded) and each Linear / Conv output. While a
+(``activations.from_module``, identity excluded), each Linear / Conv output (Hugging Face's
+``Conv1D`` counts as a Linear), and each *block*: a module held in an ``nn.ModuleList`` (a
+GPT2Block, LlamaDecoderLayer, BertLayer, TransformerEncoderLayer...), whose output is the
+residual stream; a block returning a tuple is measured on its first tensor. While a
 collection is open the hooks update :mod:`initlab.probe.stats` accumulators and then let
 the tensors go; when it is closed they return at once. :func:`watch` uses one collector to
-sample statistics every N forward passes during training, with its hooks attached only for
-the sampled steps. Hooks are always removed, even
-when the body raises.
+sample statistics every N training steps (evaluation forwards do not count), with its hooks
+attached only for the sampled steps. Hooks are always removed, even when the body raises.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -21,26 +23,57 @@ from torch import nn
 
 from initlab.errors import ConfigError
 from initlab.initializers.activations import Activation, from_module
+from initlab.initializers.fans import is_hf_conv1d
 from initlab.probe.record import assemble
 from initlab.probe.stats import GradStats, Moments, OutputStats
-from initlab.results.probe_records import WatchHistory
+from initlab.results.probe_records import ProbeRecord, WatchHistory
 
 LINEAR_TYPES = (nn.Linear, nn.Bilinear)
 CONV_TYPES = (
     nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
 )  # fmt: skip
+CONTAINER_TYPES = (nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
+WEIGHT_KINDS = ("linear", "conv")
 Ranges = tuple[float, float] | dict[str, tuple[float, float]] | None
+Kind = tuple[str, Activation | None]
 
 
-def layer_kind(module: nn.Module) -> tuple[str, Activation | None] | None:
-    """("activation", act), ("linear", None), ("conv", None) or None for other modules."""
+def layer_kind(module: nn.Module, *, in_list: bool = False) -> Kind | None:
+    """("activation", act), ("linear", None), ("conv", None), ("block", None) or None.
+
+    ``in_list``: the module is an item of an ``nn.ModuleList``; one with children of its own
+    (not a bare container) is a block, the repeated unit of a deep model.
+
+    >>> layer_kind(nn.Tanh())[0], layer_kind(nn.Linear(2, 2)), layer_kind(nn.LayerNorm(2))
+    ('activation', ('linear', None), None)
+    >>> layer_kind(nn.TransformerEncoderLayer(8, 2), in_list=True)
+    ('block', None)
+    """
     act = from_module(module)
     if act is not None:
         return None if act.name == "identity" else ("activation", act)
-    if isinstance(module, LINEAR_TYPES):
+    if isinstance(module, LINEAR_TYPES) or is_hf_conv1d(module):
         return "linear", None
     if isinstance(module, CONV_TYPES):
         return "conv", None
+    if in_list and not isinstance(module, CONTAINER_TYPES) and next(module.children(), None):
+        return "block", None
+    return None
+
+
+def first_tensor(output) -> torch.Tensor | None:
+    """The tensor a layer returned, or the first tensor of a tuple / list / dict (an HF block
+    may return ``(hidden_states, attention_weights, ...)``); None when there is none.
+
+    >>> first_tensor((None, torch.ones(2))).tolist()
+    [1.0, 1.0]
+    """
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, dict):  # HF's ModelOutput is an OrderedDict
+        output = list(output.values())
+    if isinstance(output, (tuple, list)):
+        return next((x for x in output if isinstance(x, torch.Tensor)), None)
     return None
 
 
@@ -86,8 +119,9 @@ class Collector:
             raise ConfigError(f"bins must be a positive integer, got {bins!r}.")
         self.model, self.bins, self.ranges = model, bins, ranges
         self.slots: dict[str, LayerSlot] = {}
+        listed = {id(m) for lst in model.modules() if isinstance(lst, nn.ModuleList) for m in lst}
         for name, module in model.named_modules():
-            kind = layer_kind(module)
+            kind = layer_kind(module, in_list=id(module) in listed)
             if kind is not None:
                 self.slots[name] = LayerSlot(name, module, kind[0], kind[1])
         if not self.slots:
@@ -105,7 +139,7 @@ class Collector:
         pre-hook (a caller already inside the model's call runs it with :meth:`pre_hook`)."""
         for slot in self.slots.values():
             self.handles.append(slot.module.register_forward_hook(self._make_layer_hook(slot)))
-            weight = getattr(slot.module, "weight", None)
+            weight = getattr(slot.module, "weight", None) if slot.kind in WEIGHT_KINDS else None
             if isinstance(weight, nn.Parameter) and weight.requires_grad:
                 hook = self._make_weight_hook(f"{slot.name}.weight" if slot.name else "weight")
                 self.handles.append(weight.register_post_accumulate_grad_hook(hook))
@@ -161,7 +195,12 @@ class Collector:
     def _make_layer_hook(self, slot: LayerSlot):
         def hook(module: nn.Module, args, output) -> None:
             c = self.open
-            if c is None or not isinstance(output, torch.Tensor):
+            if c is None:
+                return
+            output = first_tensor(output)
+            # a nested tensor (TransformerEncoder's fast path with a padding mask) has no
+            # plain reshape: it is skipped rather than measured wrongly
+            if output is None or not output.is_floating_point() or output.is_nested:
                 return
             if slot.out is None:
                 slot.out = OutputStats(slot.activation, self.bins, self._range_for(slot))
@@ -204,16 +243,27 @@ class Collector:
 
 
 class Watch:
-    """Handle returned by :func:`watch`: sample counter and the plain history."""
+    """Handle returned by :func:`watch`: step counter, the plain history and its listeners."""
 
-    def __init__(self, collector: Collector, every: int) -> None:
+    def __init__(self, collector: Collector, every: int, on_record: list | None = None) -> None:
         self.collector = collector
         self.every = every
-        self.forwards = 0  # forward passes of the watched model so far
+        self.forwards = 0  # training forward passes of the watched model so far
         self.history = WatchHistory(every=every)
+        self.on_record: list[Callable[[ProbeRecord], object]] = list(on_record or [])
         self._sampled_step: int | None = None
+        # per model call still running: None for a training step, else the collection an
+        # evaluation forward put aside (it must not see the eval outputs)
+        self._calls: list[tuple[bool, Collection | None]] = []
 
     def _on_forward(self, module: nn.Module, args) -> None:
+        if not (module.training and torch.is_grad_enabled()):
+            # an evaluation forward (model.eval() or no_grad) is not a step: hide it from an
+            # open sample without flushing it, as its backward may still be to come
+            self._calls.append((False, self.collector.open))
+            self.collector.open = None
+            return
+        self._calls.append((True, None))
         self.flush()  # the previous sampled step's backward has run by now
         step = self.forwards
         self.forwards += 1
@@ -227,27 +277,46 @@ class Watch:
                 self.collector.pre_hook(args)
 
     def _after_forward(self, module: nn.Module, args, output) -> None:
-        self.collector.end_batch()
+        if not self._calls:  # a call that began before watch did
+            return
+        step, put_aside = self._calls.pop()
+        if step:
+            self.collector.end_batch()
+        else:
+            self.collector.open = put_aside
 
     def flush(self) -> None:
-        """Turn an open sample into a record in :attr:`history` (done on the next forward)."""
+        """Turn an open sample into a record in :attr:`history` (done on the next forward;
+        call it after the backward to get the record at once) and pass it to ``on_record``."""
         if self._sampled_step is None:
             return
         self.collector.detach()
         collection = self.collector.close()
         step, self._sampled_step = self._sampled_step, None
         if collection is not None:
-            self.history.records.append(assemble(self.collector, collection, step=step))
+            record = assemble(self.collector, collection, step=step)
+            self.history.records.append(record)
+            for listener in self.on_record:
+                listener(record)
 
 
 @contextmanager
 def watch(
-    model: nn.Module, every: int = 1, *, bins: int = 30, ranges: Ranges = None
+    model: nn.Module,
+    every: int = 1,
+    *,
+    bins: int = 30,
+    ranges: Ranges = None,
+    on_record: Callable[[ProbeRecord], object] | list | None = None,
 ) -> Iterator[Watch]:
-    """Record probe statistics every ``every`` forward passes of ``model`` while training.
+    """Record probe statistics every ``every`` training steps of ``model``.
 
-    A step is one call of ``model(...)``; on a sampled step the forward hooks fold each layer's
-    output into streaming statistics and the backward (if any) adds gradient stats. The
+    A step is one call of ``model(...)`` in training mode with gradients enabled: forwards
+    under ``model.eval()``, ``torch.no_grad()`` or ``inference_mode`` (evaluation) are not
+    counted and not measured. On a sampled step the forward hooks fold each layer's
+    output into streaming statistics and the backward (if any) adds gradient stats.
+    ``on_record`` (a callable or a list of them) gets each :class:`ProbeRecord` as it is
+    made, e.g. ``initlab.integrations.tensorboard.to_tensorboard(writer)``. The
     layer hooks exist only for a sampled step (attached by the model's own pre-hook, removed
     at the next forward), so other steps cost two Python calls, the model's own hooks.
     Hooks are removed on exit, even on error.
@@ -262,11 +331,13 @@ def watch(
     if not isinstance(every, int) or isinstance(every, bool) or every < 1:
         raise ConfigError(f"watch(every=...) must be a positive integer, got {every!r}.")
     collector = Collector(model, bins=bins, ranges=ranges)
-    w = Watch(collector, every)
+    listeners = on_record if isinstance(on_record, list) else [on_record] if on_record else []
+    w = Watch(collector, every, listeners)
     handles = []
     try:
         handles.append(model.register_forward_pre_hook(w._on_forward, prepend=True))
-        handles.append(model.register_forward_hook(w._after_forward))
+        # always_call: an eval forward that raises still gives back the collection it hid
+        handles.append(model.register_forward_hook(w._after_forward, always_call=True))
         yield w
         w.flush()
     finally:

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from initlab.initializers.activations import Activation, from_module, resolve
-from initlab.initializers.fans import module_blocks
+from initlab.initializers.fans import is_hf_conv1d, module_blocks
 
 WEIGHT_TYPES = (
     nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d,
@@ -137,6 +137,8 @@ def weight_step(name: str, module: nn.Module) -> Step:
     bias = getattr(module, "bias", None)
     sigma_b2 = _mean_square(bias.detach()) if bias is not None else 0.0
     width = getattr(module, "out_features", None) or getattr(module, "out_channels", None)
+    if is_hf_conv1d(module):  # HF's Conv1D stores its weight [in, out]
+        width = weight.shape[1]
     return Step(name, "weight", sigma_w2, sigma_b2, int(width or weight.shape[0]))
 
 
@@ -160,7 +162,7 @@ def chain_steps(calls: list) -> tuple[list[Step], str | None]:
             return steps, f"prediction stops at {label}: the module is called twice"
         seen.add(name)
         act = from_module(module)
-        if isinstance(module, WEIGHT_TYPES):
+        if isinstance(module, WEIGHT_TYPES) or is_hf_conv1d(module):
             steps.append(weight_step(name, module))
         elif act is not None and act.name != "identity":
             steps.append(Step(name, "activation", activation=act))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from initlab.initializers.fans import is_hf_conv1d
 from initlab.probe.diagnose import diagnose
 from initlab.probe.predict import chain_steps, predict_stack
 from initlab.results.probe_records import LayerStats, ProbeRecord, WeightGrad
@@ -26,7 +27,8 @@ def _weight_facts(module: nn.Module) -> tuple[float | None, bool | None]:
     if not isinstance(weight, torch.Tensor) or weight.dim() < 2:
         return None, None
     w = weight.detach()
-    if isinstance(module, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
+    transposed = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+    if isinstance(module, transposed) or is_hf_conv1d(module):
         w = w.transpose(0, 1)  # [in, out, ...]: output units are along dim 1
     rows = w.reshape(w.shape[0], -1).float()
     std = float(rows.std(correction=0))
@@ -61,7 +63,7 @@ def assemble(
         )
         if slot.grad is not None and slot.grad.batches:
             stats.grad_std, stats.grad_norm = slot.grad.std, slot.grad.norm
-        if slot.kind != "activation":
+        if slot.kind in ("linear", "conv"):  # blocks have no one weight to describe
             stats.weight_std, stats.weight_rows_identical = _weight_facts(slot.module)
         layers.append(stats)
 

@@ -36,8 +36,10 @@ class LayerStats:
     """Statistics of one layer's output, accumulated over every probed batch.
 
     ``kind`` is "activation" (an elementwise activation module), "linear" or "conv" (the
-    output of a weight layer, i.e. a pre-activation). Fractions are in [0, 1]; a field is None
-    where it does not apply (saturation only for bounded activations, dead only for ReLUs).
+    output of a weight layer, i.e. a pre-activation; HF's Conv1D is "linear"), or "block"
+    (a module of an ``nn.ModuleList``, e.g. a transformer block: its output is the residual
+    stream). Fractions are in [0, 1]; a field is None where it does not apply (saturation
+    only for bounded activations, dead only for ReLUs, weight fields only for weight layers).
     """
 
     name: str  # qualified module name, e.g. "features.3"
