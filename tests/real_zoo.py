@@ -20,7 +20,7 @@ from torch import nn
 @dataclass
 class Entry:
     model: nn.Module
-    example: object  # a tensor, a tuple of tensors or a dict of keyword inputs
+    example: object  # a tensor or a dict of keyword inputs
     plain: bool = False  # no normalization: auto keeps the output variance near 1
 
 
@@ -59,7 +59,7 @@ def hf_llama() -> Entry:
 def torch_transformer() -> Entry:
     model = nn.Transformer(d_model=64, nhead=4, num_encoder_layers=1, num_decoder_layers=1,
                            dim_feedforward=128, dropout=0.0, batch_first=True)  # fmt: skip
-    return Entry(model, (_normal(2, 10, 64), _normal(2, 7, 64)))
+    return Entry(model, {"src": _normal(2, 10, 64), "tgt": _normal(2, 7, 64)})
 
 
 class _Last(nn.Module):
@@ -134,12 +134,12 @@ class _Bilinear(nn.Module):
         super().__init__()
         self.bil = nn.Bilinear(32, 48, 64)
 
-    def forward(self, pair):
-        return self.bil(pair[0], pair[1])
+    def forward(self, left, right):
+        return self.bil(left, right)
 
 
 def bilinear() -> Entry:
-    return Entry(_Bilinear(), ((_normal(64, 32), _normal(64, 48)),), plain=True)
+    return Entry(_Bilinear(), {"left": _normal(64, 32), "right": _normal(64, 48)}, plain=True)
 
 
 class _TiedLM(nn.Module):

@@ -4,6 +4,7 @@ variance near 1, and the activation ``auto`` reads where fx cannot trace."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 import initlab
+from initlab.initializers.fans import is_hf_conv1d
 from initlab.initializers.trace import run_example
 from real_zoo import ZOO
 
@@ -92,14 +94,42 @@ def test_auto_keeps_a_plain_models_output_variance_near_one(name):
     with torch.no_grad():
         run_example(entry.model, entry.example)
     handle.remove()
-    inputs = entry.example if isinstance(entry.example, tuple) else (entry.example,)
-    flat = [t for x in inputs for t in (x if isinstance(x, tuple) else (x,))]
+    flat = list(entry.example.values()) if isinstance(entry.example, dict) else [entry.example]
     second_moment = sum(float(t.pow(2).mean()) for t in flat) / len(flat)
     n_tanh = sum(isinstance(m, torch.nn.Tanh) for m in entry.model.modules())
     expected = _tanh_expectation(n_tanh) if n_tanh else 1.0
     ratio = float(captured[0].var()) / second_moment
     print(f"{name}: output variance / input E[x^2] = {ratio:.3f} (expected {expected:.3f})")
     assert BAND[0] < ratio / expected < BAND[1]
+
+
+PROBED = (torch.nn.Linear, torch.nn.Bilinear, torch.nn.modules.conv._ConvNd, torch.nn.RNNBase,
+          torch.nn.Embedding, torch.nn.EmbeddingBag)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_probe_covers_every_weight_layer_and_block(name):
+    """Every weight layer the forward pass calls (HF Conv1D too) and every block of an
+    nn.ModuleList has output statistics, and a gradient where it is on the loss's path."""
+    entry = ZOO[name]()
+    called: list[str] = []
+    handles = [m.register_forward_hook(lambda m, i, o, n=n: called.append(n))
+               for n, m in entry.model.named_modules()
+               if isinstance(m, PROBED) or is_hf_conv1d(m)]  # fmt: skip
+    with torch.no_grad():
+        run_example(entry.model, entry.example)
+    for h in handles:
+        h.remove()
+    blocks = [f"{n}.{i}" for n, m in entry.model.named_modules()
+              if isinstance(m, torch.nn.ModuleList) for i in range(len(m))]  # fmt: skip
+    report = initlab.probe(entry.model, entry.example, loss_fn="mean_square")
+    probed = {x.name: x for x in report.layers}
+    missing = [n for n in dict.fromkeys(called + blocks) if n not in probed]
+    assert not missing, f"not probed: {missing}"
+    for layer in probed.values():
+        assert layer.std is not None and math.isfinite(layer.std), layer.name
+        if "pooler" not in layer.name:  # BERT's pooler is not on last_hidden_state's path
+            assert layer.grad_std is not None and layer.grad_std > 0, layer.name
 
 
 AUTO_ACTIVATIONS = {

@@ -39,7 +39,8 @@ Kind = tuple[str, Activation | None]
 
 
 def layer_kind(module: nn.Module, *, in_list: bool = False) -> Kind | None:
-    """("activation", act), ("linear", None), ("conv", None), ("block", None) or None.
+    """("activation", act), ("linear", None), ("conv", None), ("rnn", None),
+    ("embedding", None), ("block", None) or None.
 
     ``in_list``: the module is an item of an ``nn.ModuleList``; one with children of its own
     (not a bare container) is a block, the repeated unit of a deep model.
@@ -56,6 +57,9 @@ def layer_kind(module: nn.Module, *, in_list: bool = False) -> Kind | None:
         return "linear", None
     if isinstance(module, CONV_TYPES):
         return "conv", None
+    if isinstance(module, (nn.RNNBase, nn.Embedding, nn.EmbeddingBag)):
+        # a recurrent layer's output sequence, an embedding's vectors: layers of their own
+        return ("rnn" if isinstance(module, nn.RNNBase) else "embedding"), None
     if in_list and not isinstance(module, CONTAINER_TYPES) and next(module.children(), None):
         return "block", None
     return None

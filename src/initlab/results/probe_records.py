@@ -36,7 +36,8 @@ class LayerStats:
     """Statistics of one layer's output, accumulated over every probed batch.
 
     ``kind`` is "activation" (an elementwise activation module), "linear" or "conv" (the
-    output of a weight layer, i.e. a pre-activation; HF's Conv1D is "linear"), or "block"
+    output of a weight layer, i.e. a pre-activation; HF's Conv1D is "linear"), "rnn" (a
+    recurrent layer's output sequence), "embedding" (looked-up vectors), or "block"
     (a module of an ``nn.ModuleList``, e.g. a transformer block: its output is the residual
     stream). Fractions are in [0, 1]; a field is None where it does not apply (saturation
     only for bounded activations, dead only for ReLUs, weight fields only for weight layers).
