@@ -207,6 +207,11 @@ CHECKS = {
     "uniform": lambda: uniform_case(0.3, "uniform:a=-0.3,b=0.3"),
     "normal": lambda: normal_case(0.01, "normal:std=0.01"),
     "trunc_normal": lambda: trunc_case(0.5, "trunc_normal:std=0.5"),
+    # Keras' names with Keras' defaults: N(0, 0.05^2), U(-0.05, 0.05), and a +-2 stddev
+    # truncated normal that is not variance corrected (realized std 0.8796 * 0.05)
+    "random_normal": lambda: normal_case(0.05, "random_normal"),
+    "random_uniform": lambda: uniform_case(0.05, "random_uniform"),
+    "truncated_normal": lambda: trunc_case(0.05 * stats.truncnorm(-2, 2).std(), "truncated_normal"),
     "he_normal": lambda: normal_case(math.sqrt(2 / FAN_IN), "he_normal"),
     "he_uniform": lambda: uniform_case(math.sqrt(6 / FAN_IN), "kaiming_uniform"),
     "xavier_normal": lambda: normal_case(math.sqrt(1 / AVG), "glorot_normal"),

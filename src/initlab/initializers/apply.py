@@ -33,6 +33,9 @@ NORM_LAYERS = (
 Rules = Iterable[tuple[str, "str | dict | Initializer"]] | Mapping[str, "str | dict | Initializer"]
 
 
+NO_GENERATOR = "no generator given: used torch.Generator().manual_seed(0)"
+
+
 def has_uninitialized_params(module: nn.Module) -> bool:
     """A lazy module (``nn.LazyLinear``...) whose parameters have no shape yet."""
     return isinstance(module, LazyModuleMixin) and module.has_uninitialized_params()
@@ -95,10 +98,13 @@ def init_(
     spec = get(scheme)
     materialize_lazy(model, example_input)
     if spec.data_driven or spec.model_level:
-        return spec.apply(  # type: ignore[attr-defined]
+        report = spec.apply(  # type: ignore[attr-defined]
             model, data=data, generator=generator or default_generator(), bias=bias,
             rules=rules, example_input=example_input,
         )  # fmt: skip
+        if generator is None and NO_GENERATOR not in report.notes:
+            report.notes.append(NO_GENERATOR)
+        return report
     if data is not None:
         raise InitSpecError(
             f"Initializer '{spec.name}' is a formula scheme and does not use data; drop data= "
@@ -107,7 +113,7 @@ def init_(
     report = InitReport()
     if generator is None:
         generator = default_generator()
-        report.notes.append("no generator given: used torch.Generator().manual_seed(0)")
+        report.notes.append(NO_GENERATOR)
     rule_list = _parse_rules(rules)
     bias_spec = get(bias) if bias is not None else None
     found = _activations(model, spec, rule_list, nonlinearity, example_input, report)

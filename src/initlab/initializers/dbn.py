@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from initlab.errors import InitSpecError
-from initlab.initializers.apply import init_, realized_std
+from initlab.initializers.apply import NO_GENERATOR, default_generator, init_, realized_std
 from initlab.initializers.lsuv import forward_call_order, input_batches
 from initlab.initializers.rbm import RBM, CDSettings, check_visible, train_rbm
 from initlab.initializers.registry import Initializer, register
@@ -110,7 +110,7 @@ def pretrain_dbn(
     k: int = 1,
     visible: str = "bernoulli",
     batch_size: int = 100,
-    generator: torch.Generator,
+    generator: torch.Generator | None = None,
     momentum: float = 0.9,
     initial_momentum: float = 0.5,
     weight_decay: float = 2e-4,
@@ -125,7 +125,8 @@ def pretrain_dbn(
     flattened to ``[N, in_features]``; bernoulli visible units need values in [0, 1],
     gaussian ones unit-variance data (upper layers are always bernoulli). CD-k with
     momentum and weight decay as in Hinton's guide; ``persistent`` for PCD. Every draw
-    (RBM init, shuffling, sampling) comes from ``generator``.
+    (RBM init, shuffling, sampling) comes from ``generator`` (``None``: a generator seeded 0,
+    as in ``init_``, and the report's notes say so).
     """
     check_visible(visible)
     settings = CDSettings(epochs, lr, k, batch_size, momentum, initial_momentum, weight_decay,
@@ -143,6 +144,9 @@ def pretrain_dbn(
             f"{float(x.max()):.3g}; rescale it or use visible=gaussian on standardized data."
         )
     report = DBNReport(settings={**asdict(settings), "visible": visible, "weight_std": weight_std})
+    if generator is None:
+        generator = default_generator()
+        report.notes.append(NO_GENERATOR)
     report.notes.extend(_activation_notes(model, example, stack))
     from rich.progress import Progress
 

@@ -50,7 +50,7 @@ class Constant(Initializer):
         return torch.full(shape, self.value, dtype=torch.float32, device=device)
 
 
-@register("uniform", aliases=("random_uniform",))
+@register("uniform")
 @dataclass(frozen=True)
 class Uniform(Initializer):
     formula = "U(a, b)"
@@ -70,7 +70,7 @@ class Uniform(Initializer):
         return D.uniform(shape, self.a, self.b, generator, device, out)
 
 
-@register("normal", aliases=("random_normal",))
+@register("normal")
 @dataclass(frozen=True)
 class Normal(Initializer):
     formula = "N(mean, std^2)"
@@ -87,12 +87,13 @@ class Normal(Initializer):
         return D.normal(shape, self.mean, self.std, generator, device, out)
 
 
-@register("trunc_normal", aliases=("truncated_normal",))
+@register("trunc_normal")
 @dataclass(frozen=True)
 class TruncNormal(Initializer):
     """Normal truncated to [mean + a*std, mean + b*std]: ``a`` and ``b`` are in units of std
-    (the Keras/JAX convention; ``torch.nn.init.trunc_normal_`` takes absolute bounds). With
-    ``correct_variance`` the std is divided by the truncated std so the realized std is ``std``.
+    (as in Keras/JAX; ``torch.nn.init.trunc_normal_`` takes absolute bounds). With
+    ``correct_variance`` the std is divided by the truncated std so the realized std is ``std``
+    (what Keras' VarianceScaling does; Keras' TruncatedNormal is ``truncated_normal``).
     """
 
     formula = "N(mean, std^2) cut to [a, b] std; std / std_trunc(a, b) when correct_variance"
@@ -121,6 +122,74 @@ class TruncNormal(Initializer):
         return D.truncated_normal(
             shape, self.mean, self._draw_std(), self.a, self.b, generator, device
         )
+
+
+# Keras 3's RandomNormal, TruncatedNormal and RandomUniform: Keras' names, option names
+# (``stddev``, ``minval``, ``maxval``, as in their get_config) and defaults.
+
+
+@register("random_normal")
+@dataclass(frozen=True)
+class RandomNormal(Initializer):
+    """Keras' ``RandomNormal``: N(mean, stddev^2), by default stddev 0.05 (not PyTorch's 1)."""
+
+    formula = "N(mean, stddev^2), Keras defaults mean=0, stddev=0.05"
+    mean: float = 0.0
+    stddev: float = 0.05
+
+    def __post_init__(self) -> None:
+        _check_positive(self.name, "stddev", self.stddev)
+
+    def target_std(self, ctx):
+        return self.stddev
+
+    def sample(self, shape, ctx, generator, device, out=None):
+        return D.normal(shape, self.mean, self.stddev, generator, device, out)
+
+
+@register("truncated_normal")
+@dataclass(frozen=True)
+class TruncatedNormal(Initializer):
+    """Keras' ``TruncatedNormal``: N(mean, stddev^2) cut at mean +- 2 stddev, **not** variance
+    corrected, so the realized std is 0.8796 * stddev (0.044 for the default 0.05). For a
+    corrected one use ``trunc_normal`` (or ``variance_scaling:distribution=truncated_normal``).
+    """
+
+    formula = "N(mean, stddev^2) cut to mean +- 2 stddev (uncorrected), Keras stddev=0.05"
+    mean: float = 0.0
+    stddev: float = 0.05
+
+    def __post_init__(self) -> None:
+        _check_positive(self.name, "stddev", self.stddev)
+
+    def target_std(self, ctx):
+        return self.stddev * D.truncated_std(-2.0, 2.0)
+
+    def sample(self, shape, ctx, generator, device, out=None):
+        return D.truncated_normal(shape, self.mean, self.stddev, -2.0, 2.0, generator, device)
+
+
+@register("random_uniform")
+@dataclass(frozen=True)
+class RandomUniform(Initializer):
+    """Keras' ``RandomUniform``: U(minval, maxval), by default U(-0.05, 0.05)."""
+
+    formula = "U(minval, maxval), Keras defaults minval=-0.05, maxval=0.05"
+    minval: float = -0.05
+    maxval: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not self.minval < self.maxval:
+            raise InitSpecError(
+                f"Bad bounds for 'random_uniform': need minval < maxval, got "
+                f"minval={self.minval}, maxval={self.maxval}."
+            )
+
+    def target_std(self, ctx):
+        return (self.maxval - self.minval) / math.sqrt(12.0)
+
+    def sample(self, shape, ctx, generator, device, out=None):
+        return D.uniform(shape, self.minval, self.maxval, generator, device, out)
 
 
 @register("orthogonal")

@@ -1,4 +1,4 @@
-"""Models from short specs: ``mlp:100x4``, ``mlp:256,256``, ``cnn:32,64``, ``pkg.module:factory``.
+"""Models from short specs: ``mlp:100x4``, ``mlp:256,256``, ``cnn:32,64``, ``module:factory``.
 
 >>> build("mlp:100x2", activation="relu", in_shape=(1, 28, 28), n_classes=10)
 Sequential(
@@ -16,9 +16,11 @@ Sequential(
 * ``cnn:C1,C2,...``: per entry a Conv2d (kernel ``kernel=3``, same padding), [BatchNorm2d],
   activation, MaxPool2d(2); then Flatten, [Dropout], an optional hidden Linear of width
   ``dense`` (default 0: none) with activation and [Dropout], and a Linear head.
-* ``package.module:function``: any factory returning an ``nn.Module``; it is called with the
-  keyword options of the spec plus whichever of ``activation``, ``in_shape``, ``n_classes``,
-  ``bias``, ``batchnorm``, ``dropout`` its signature accepts.
+* ``module:function`` (``mymodels:make``, ``package.module:function``, options after a second
+  colon: ``mymodels:make:width=64``): any factory returning an ``nn.Module``, as in uvicorn or
+  entry points, whenever ``module`` is not a built-in family (built-ins keep priority); it is
+  called with the keyword options of the spec plus whichever of ``activation``, ``in_shape``,
+  ``n_classes``, ``bias``, ``batchnorm``, ``dropout`` its signature accepts.
 
 Options ``bias``, ``batchnorm`` and ``dropout`` may also be given in an mlp/cnn spec
 (``mlp:256,256,dropout=0.5``); there they take precedence over the keyword arguments.
@@ -35,7 +37,7 @@ from typing import Any
 
 from torch import nn
 
-from initlab.errors import InitSpecError, unknown_name
+from initlab.errors import InitSpecError, did_you_mean, unknown_name
 from initlab.initializers.activations import resolve
 from initlab.models.factory import load_factory
 from initlab.specs import Spec, format_spec, parse_spec
@@ -44,24 +46,46 @@ BUILTIN = ("mlp", "cnn")
 _COMMON = {"bias": bool, "batchnorm": bool, "dropout": float}
 _EXTRA = {"mlp": {}, "cnn": {"kernel": int, "dense": int}}
 _REPEAT = re.compile(r"^(\d+)x(\d+)$")
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 def is_factory(name: str) -> bool:
-    """Is ``name`` a ``package.module:function`` path rather than a built-in family?"""
-    head = name.split(":", 1)[0]
-    return ":" in name and "." in head
+    """Is ``name`` a ``module:function`` path rather than a built-in family?"""
+    head = name.split(":", 1)[0].strip()
+    return ":" in name and head.lower() not in BUILTIN
+
+
+def _factory_spec(text: str) -> Spec | None:
+    """``module:function[:KEY=VALUE,...]`` with a top-level ``module`` (no dot) that is not a
+    built-in family, as a Spec named ``module:function``; None for anything else (dotted
+    paths are kept together by :func:`~initlab.specs.parse_spec` itself)."""
+    head, colon, rest = text.strip().partition(":")
+    head = head.strip()
+    if not colon or "." in head or head.lower() in BUILTIN or not _DOTTED.match(head):
+        return None
+    function, colon, options = rest.partition(":")
+    function = function.strip()
+    if not _DOTTED.match(function):
+        return None
+    if colon and not options.strip():
+        raise InitSpecError(f"Spec {text!r} ends with ':' but gives no options; drop the ':'.")
+    parsed = parse_spec(f"{head}:{options}") if colon else Spec(head)
+    return Spec(f"{head}:{function}", parsed.args, parsed.kwargs)
 
 
 def parse_arch(arch: str) -> Spec:
-    """Parse and check an arch spec; widths are expanded (``100x4`` -> four 100s)."""
-    spec = parse_spec(str(arch))
+    """Parse and check an arch spec; widths are expanded (``100x4`` -> four 100s).
+
+    ``module:function[:options]`` names a model factory unless ``module`` is a built-in family.
+    """
+    spec = _factory_spec(str(arch)) or parse_spec(str(arch))
     if is_factory(spec.name):
         return spec
     family = spec.name.lower()
     if family not in BUILTIN:
         raise InitSpecError(
             unknown_name("architecture", spec.name, BUILTIN).rstrip(".")
-            + ", or a factory 'package.module:function'."
+            + ", or a factory 'module:function' (e.g. 'mymodels:make')."
         )
     widths: list[int] = []
     for item in spec.args:
@@ -201,7 +225,14 @@ def _cnn(channels, act, in_shape, n_classes, kwargs, *, bias, batchnorm, dropout
 
 
 def _from_factory(spec: Spec, activation, in_shape, n_classes, options) -> nn.Module:
-    factory = load_factory(spec.name)
+    try:
+        factory = load_factory(spec.name)
+    except InitSpecError as e:
+        head = spec.name.split(":", 1)[0]
+        hint = did_you_mean(head, BUILTIN) if str(e).startswith("Cannot import") else ""
+        if not hint:
+            raise
+        raise InitSpecError(f"{e}{hint[:-1]} (a built-in architecture)?") from None
     if spec.args:
         raise InitSpecError(f"Factory spec {spec.name!r}: give its options as KEY=VALUE.")
     offered = {"activation": activation, "in_shape": in_shape, "n_classes": n_classes, **options}
