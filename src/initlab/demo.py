@@ -17,15 +17,17 @@ from pathlib import Path
 
 from rich.console import Console
 
+from initlab.cli.progress import progress_bar
+from initlab.cli.tables import print_any_result, print_comparison
+from initlab.experiments.compare import compare
+from initlab.experiments.presets import presets, run_preset
+from initlab.probe.experiment import histogram_grid
+from initlab.report.render import render_report
+from initlab.results.store import Store
+
 
 def main(out: str = "runs/demo") -> Path:
-    from initlab.cli.progress import progress_bar
-    from initlab.cli.tables import print_comparison
-    from initlab.experiments.compare import compare
-    from initlab.probe.experiment import histogram_grid
-    from initlab.report.render import render_report
-    from initlab.results.store import Store
-
+    """Run the three demo parts into ``out`` and return the path of the main HTML report."""
     console = Console()
     folder = Path(out)
     console.print("[bold]1/3[/] classic comparison: MNIST 784-100x4-10 ReLU, SGD lr 0.01")
@@ -59,10 +61,6 @@ IN_MAIN_PAGE = ("saito-init-compare", "activation-histograms")
 
 
 def _other_presets(folder: Path, console: Console) -> None:
-    from initlab.cli.progress import progress_bar
-    from initlab.cli.tables import print_any_result
-    from initlab.experiments.presets import presets, run_preset
-
     others = [p for p in presets() if p.in_demo and p.name not in IN_MAIN_PAGE]
     for i, p in enumerate(others, start=1):
         console.print(f"[bold]3.{i}/{len(others)}[/] preset {p.name} (quick): {p.summary}")

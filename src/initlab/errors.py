@@ -18,6 +18,15 @@ class InitlabError(Exception):
 
     Its text is always one line: line breaks that user input carries into a message (a
     name or key with a newline in it) are shown escaped, as ``\\n``.
+
+    >>> print(InitlabError("no layer 'a\\nb'"))
+    no layer 'a\\nb'
+    >>> import initlab
+    >>> try:
+    ...     initlab.get("he_nromal")
+    ... except initlab.InitlabError as e:  # catches every error initlab raises on purpose
+    ...     print(type(e).__name__, isinstance(e, ValueError))
+    InitSpecError True
     """
 
     def __str__(self) -> str:
@@ -25,15 +34,33 @@ class InitlabError(Exception):
 
 
 class InitSpecError(InitlabError, ValueError):
-    """A spec (initializer, optimizer, schedule, dataset, model...) could not be understood."""
+    """A spec (initializer, optimizer, schedule, dataset, model...) could not be understood.
+
+    >>> import initlab
+    >>> initlab.get("normal:std=abc")
+    Traceback (most recent call last):
+    initlab.errors.InitSpecError: Option std='abc' of initializer 'normal' must be a float.
+    """
 
 
 class ConfigError(InitlabError, ValueError):
-    """A configuration file or option has an unknown key, a wrong type or a bad value."""
+    """A configuration file or option has an unknown key, a wrong type or a bad value.
+
+    >>> import initlab
+    >>> initlab.compare(setps=10)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    initlab.errors.ConfigError: Unknown key 'setps'. Did you mean 'steps'? Allowed: name, ...
+    """
 
 
 class DataError(InitlabError):
-    """A data file is missing, truncated, corrupted or has the wrong checksum."""
+    """A data file is missing, truncated, corrupted or has the wrong checksum.
+
+    >>> from initlab.data.idx import read_idx
+    >>> read_idx("no/such/file.gz")
+    Traceback (most recent call last):
+    initlab.errors.DataError: no/such/file.gz: file not found.
+    """
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

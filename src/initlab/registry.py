@@ -55,7 +55,17 @@ class Registry:
         self._aliases: dict[str, str] = {}
 
     def register(self, name: str, aliases: tuple[str, ...] = ()) -> Callable[[type], type]:
-        """Class decorator: register under ``name`` and the exact-synonym ``aliases``."""
+        """Class decorator: register under ``name`` and the exact-synonym ``aliases``.
+
+        >>> import dataclasses
+        >>> colors = Registry("color", Configurable)
+        >>> @colors.register("red", aliases=("rouge",))
+        ... @dataclasses.dataclass(frozen=True)
+        ... class Red(Configurable):
+        ...     shade: float = 1.0
+        >>> colors.get("rouge:shade=0.5"), colors.get("red").to_spec()
+        (Red(shade=0.5), 'red')
+        """
 
         def wrap(cls: type) -> type:
             for key in (name, *aliases):
@@ -70,10 +80,20 @@ class Registry:
         return wrap
 
     def names(self, include_aliases: bool = False) -> list[str]:
+        """The registered names, sorted; with ``include_aliases`` the aliases too.
+
+        >>> import initlab
+        >>> "he_normal" in initlab.names(), "kaiming_normal" in initlab.names()
+        (True, False)
+        >>> "kaiming_normal" in initlab.names(include_aliases=True)
+        True
+        """
         out = sorted(self._classes)
         return sorted(out + list(self._aliases)) if include_aliases else out
 
     def cls(self, name: str) -> type:
+        """The class of ``name`` or an alias; an unknown name is one InitSpecError line with
+        the closest name."""
         canonical = self._aliases.get(name, name)
         if canonical not in self._classes:
             raise InitSpecError(unknown_name(self.kind, name, self.names(include_aliases=True)))
@@ -114,6 +134,8 @@ class Registry:
         )
 
     def build(self, cls: type, kwargs: dict[str, Any], where: str) -> Any:
+        """``cls(**kwargs)`` with every key checked against its fields and each value coerced to
+        the field's type; every mistake is one InitSpecError line that names ``where``."""
         fields = {f.name: f for f in dataclasses.fields(cls)}
         clean: dict[str, Any] = {}
         for key, value in kwargs.items():

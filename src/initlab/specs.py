@@ -46,6 +46,7 @@ class Spec:
 
 
 def is_number(token: str) -> bool:
+    """Does ``token`` read as a number (``3``, ``-0.5``, ``1e-3``, ``inf``, ``nan``)?"""
     return bool(_NUMBER.match(token.strip()))
 
 

@@ -10,6 +10,16 @@ import sys
 
 import click
 
+# Each command lives in its own module; _register adds them all, so `initlab --help` is whole.
+from initlab.cli import (
+    compare_cmd,
+    coord_cmd,
+    inits_cmd,
+    probe_cmd,
+    report_cmd,
+    run_cmd,
+    sweep_cmd,
+)
 from initlab.errors import InitlabError
 
 # Commands that store finished runs and checkpoints as they go, so a rerun resumes.
@@ -28,17 +38,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    # Each command lives in its own module; importing them here keeps `initlab --help` whole.
-    from initlab.cli import (
-        compare_cmd,
-        coord_cmd,
-        inits_cmd,
-        probe_cmd,
-        report_cmd,
-        run_cmd,
-        sweep_cmd,
-    )  # fmt: skip
-
     for module in (inits_cmd, probe_cmd, compare_cmd, run_cmd, report_cmd, sweep_cmd, coord_cmd):
         for command in getattr(module, "COMMANDS", ()):
             cli.add_command(command)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import click
 
+from initlab.cli import progress  # the module: tests replace progress.progress_bar
 from initlab.cli.options import GroupedCommand, option, spec_list
+from initlab.cli.tables import print_comparison
+from initlab.errors import ConfigError
 
 EXPERIMENT, TRAINING, RUN = "Experiment", "Training", "Run"
 CONTROLS = "Schedule, regularization, early stopping"
@@ -71,6 +74,7 @@ def experiment_options(f):
 
 def build_config(config_file, no_report, inits, **options):
     """Options -> a validated CompareConfig (file values first, explicit options win)."""
+    # lazy: pydantic and torch, kept out of CLI startup (initlab --help)
     from initlab.experiments.config import CompareConfig, load_toml, make_config
 
     options["inits"] = spec_list(inits)
@@ -84,8 +88,6 @@ def build_config(config_file, no_report, inits, **options):
 
 def numbers(text, kind, name, always_list=False):
     """``"0.5"`` -> 0.5, ``"0.2,0.5"`` -> [0.2, 0.5]; one-line error on anything else."""
-    from initlab.errors import ConfigError
-
     if text is None:
         return None
     try:
@@ -110,12 +112,10 @@ def compare(config_file, out, no_report, inits, **options) -> None:
         --lr 0.01 --batch-size 128 --steps 2000 --out runs/saito
     The same through a file:  initlab compare --config examples/compare.toml
     """
-    from initlab.cli.progress import progress_bar
-    from initlab.cli.tables import print_comparison
-    from initlab.experiments.compare import compare as run_compare
+    from initlab.experiments.compare import compare as run_compare  # lazy: torch, as above
 
     config = build_config(config_file, no_report, inits, **options)
-    with progress_bar(f"training {len(config.inits)} inits x {config.seeds} seeds") as bar:
+    with progress.progress_bar(f"training {len(config.inits)} inits x {config.seeds} seeds") as bar:
         result = run_compare(config, out=out, progress=bar, report=not no_report)
     print_comparison(result)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.console import Console
 
 from initlab.errors import ConfigError
 
@@ -56,9 +57,7 @@ def coord_check_cmd(widths: str, **options) -> None:
       initlab coord-check --parametrization mup --base-width 64 --optimizer adam --lr 1e-2 \\
           --widths 64,128,256,512,1024 --steps 5 --seeds 3 --out runs/coord-mup
     """
-    from rich.console import Console
-
-    from initlab.experiments.coord_check import coord_check
+    from initlab.experiments.coord_check import coord_check  # lazy: torch, kept out of CLI startup
 
     result = coord_check(widths=_widths(widths), **options)
     console = Console()

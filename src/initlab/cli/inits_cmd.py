@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 
 @click.command("list-inits")
@@ -15,12 +20,7 @@ def list_inits(as_json: bool) -> None:
       initlab list-inits
       initlab list-inits --json | jq '.[].name'
     """
-    import json
-
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
+    # lazy: torch, kept out of CLI startup (initlab --help)
     from initlab.initializers.registry import get, names, scheme_class
 
     rows = []

@@ -19,6 +19,7 @@ class GroupedCommand(click.Command):
     """Prints ``--help`` options under their ``group`` headings, in first-seen order."""
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Write the options under one help section per ``group``, in first-seen order."""
         groups: dict[str, list[tuple[str, str]]] = {}
         for param in self.get_params(ctx):
             record = param.get_help_record(ctx)

@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.markup import escape
 
 from initlab.errors import ConfigError, InitSpecError
 from initlab.specs import split_specs
 
 
 def _console():
-    from rich.console import Console
-
     console = Console()
     # Piped or captured output has no terminal width: do not squeeze the table to 80 columns.
     return console if console.is_terminal else Console(width=120)
@@ -65,6 +65,7 @@ def _shape(text: str) -> tuple[int, ...]:
 )
 def histogram(activations, inits, layers, width, samples, seed, bins, bias, out_dir) -> None:
     """Per-layer activation histograms of a Linear + activation stack fed N(0, 1) inputs."""
+    # lazy: torch and matplotlib, kept out of CLI startup (initlab --help)
     from initlab.probe.experiment import histogram_grid
     from initlab.report.histograms import write_histogram_png
 
@@ -78,8 +79,6 @@ def histogram(activations, inits, layers, width, samples, seed, bins, bias, out_
     stats = {"runs": [r.to_dict() for r in runs]}
     (out / "stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True) + "\n")
     console = _console()
-    from rich.markup import escape
-
     for run in runs:
         acts = run.activation_layers()
         stds = ", ".join(f"{x.std:.3g}" for x in acts)
@@ -99,6 +98,7 @@ def probe_inputs(
     """The batch the probe command feeds: N(0, 1) noise, or with ``vocab`` uniform token ids
     in ``[0, vocab)`` (int64, for language models). A dataset source (``--dataset mnist``)
     plugs in here and returns (inputs, targets)."""
+    # lazy: torch, kept out of CLI startup (initlab --help)
     import torch
 
     from initlab.probe.experiment import input_seed
@@ -167,9 +167,10 @@ def probe(model_spec, input_shape, batch, vocab, loss, seed, init, bins, json_pa
     config) is fed token ids of length --input-shape: `initlab probe --model
     mypkg.lm:make_gpt2 --input-shape 64 --batch 8 --loss mean_square`.
     """
+    # lazy: torch, kept out of CLI startup (initlab --help)
     import torch
 
-    import initlab
+    from initlab.initializers import init_
     from initlab.models.factory import build_model
     from initlab.probe.probe import probe as run_probe
 
@@ -180,7 +181,7 @@ def probe(model_spec, input_shape, batch, vocab, loss, seed, init, bins, json_pa
         raise ConfigError(f"--vocab must be a positive integer, got {vocab}.")
     model = build_model(model_spec)
     if init is not None:
-        initlab.init_(model, init, generator=torch.Generator().manual_seed(seed))
+        init_(model, init, generator=torch.Generator().manual_seed(seed))
     vocab = vocab if vocab is not None else model_vocab(model)
     inputs, targets = probe_inputs("normal", batch, shape, seed, vocab)
     try:

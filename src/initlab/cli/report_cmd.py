@@ -25,7 +25,7 @@ from initlab.errors import ConfigError
 )
 def report(run_dir: Path | None, out: Path | None, compare: tuple[Path, Path] | None) -> None:
     """Render RUN_DIR's results store into one self-contained HTML page and print its path."""
-    # Imported here so `initlab --help` does not pay for matplotlib.
+    # lazy: matplotlib, kept out of CLI startup (initlab --help)
     from initlab.report.pages import render_page
     from initlab.report.render import render_comparison
 

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import click
+from rich.console import Console
+from rich.table import Table
+
+from initlab.cli import progress  # the module: tests replace progress.progress_bar
+from initlab.cli.tables import print_any_result
+from initlab.errors import ConfigError
 
 
 @click.command("run")
@@ -21,10 +27,7 @@ def run(name: str | None, out: str | None, quick: bool, list_: bool, dataset: st
       initlab run deep-relu --quick
       initlab run regularization --dataset mnist
     """
-    from rich.console import Console
-    from rich.table import Table
-
-    from initlab.errors import ConfigError
+    # lazy: torch, kept out of CLI startup (initlab --help)
     from initlab.experiments.presets import presets, run_preset
 
     console = Console()
@@ -41,10 +44,7 @@ def run(name: str | None, out: str | None, quick: bool, list_: bool, dataset: st
             table.add_row(p.name, p.summary)
         console.print(table)
         return
-    from initlab.cli.progress import progress_bar
-    from initlab.cli.tables import print_any_result
-
-    with progress_bar(f"preset {name}") as bar:
+    with progress.progress_bar(f"preset {name}") as bar:
         result = run_preset(name, out, quick=quick, progress=bar, dataset=dataset)
     print_any_result(result, console)
 

@@ -61,6 +61,7 @@ def sweep(sweep_file, backend, workers, address, threads_per_job, out, no_report
     Example (72 trainings in 8 stacked jobs on digits):
       initlab sweep examples/sweep-small.toml --backend local --workers 2 --out runs/small
     """
+    # lazy: torch, kept out of CLI startup (initlab --help)
     from initlab.experiments.sweep import load_sweep
     from initlab.experiments.sweep_run import run_sweep
 
@@ -97,6 +98,8 @@ def sweep_table(rows) -> Table:
 
 
 def print_sweep(result, console: Console | None = None) -> None:
+    """Print the sweep table, the job counts, each failed job's error and where the run
+    folder (and report) are."""
     if console is None:  # wide enough for init specs even when piped (rich assumes 80)
         console = Console(width=max(Console().width, 120))
     console.print(sweep_table(result.rows))

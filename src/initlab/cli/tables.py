@@ -10,6 +10,8 @@ from initlab.results.summary import format_stat, verdict
 
 
 def comparison_table(summaries, title: str = "initlab compare") -> Table:
+    """A rich Table with one row per init: losses, test accuracy with its 95% CI, steps to
+    target, divergences (and early stops, when any)."""
     table = Table(title=title)
     stopped = any(s.stopped for s in summaries)  # early stopping: show its column
     columns = ["init", "seeds", "train loss", "val loss", "test acc ± 95% CI", "steps to target",

@@ -35,6 +35,7 @@ class Split:
         return x / self.divisor if self.divisor != 1.0 else x
 
     def labels(self, index: torch.Tensor | slice | None = None) -> torch.Tensor:
+        """The int64 labels of the rows ``index`` (all rows when None), shaped like ``index``."""
         return self._rows(self.y, index)
 
     @staticmethod

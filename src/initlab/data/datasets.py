@@ -185,7 +185,7 @@ def _fashion(data_dir=None, download=None) -> Dataset:
 @_loader("digits")
 def _digits(data_dir=None, download=None) -> Dataset:
     try:
-        from sklearn.datasets import load_digits
+        from sklearn.datasets import load_digits  # lazy: optional dependency (initlab[digits])
     except ImportError:
         raise DataError(
             "Dataset 'digits' needs scikit-learn: pip install 'initlab[digits]'."

@@ -64,6 +64,7 @@ def read_bytes(path: str | os.PathLike) -> bytes:
 
 
 def sha256_hex(data: bytes) -> str:
+    """The sha256 of ``data`` as 64 hex digits."""
     return hashlib.sha256(data).hexdigest()
 
 

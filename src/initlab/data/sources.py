@@ -70,6 +70,8 @@ def find_in(folder: Path, files: list[IdxFile]) -> dict[str, Path] | None:
 
 
 def downloads_allowed(download: bool | None) -> bool:
+    """``download`` when given; otherwise True unless ``INITLAB_OFFLINE`` is set (to anything
+    but 0, false or no)."""
     if download is not None:
         return download
     return os.environ.get("INITLAB_OFFLINE", "").strip().lower() in ("", "0", "false", "no")

@@ -1,9 +1,9 @@
 """``compare``: train every init x seed of one setup together, store, summarize, report.
 
->>> import initlab  # doctest: +SKIP
+>>> import initlab
 >>> result = initlab.compare(dataset="digits", arch="mlp:64x2", inits="lecun_normal,he_normal",
-...                          seeds=2, steps=200, out="runs/demo")
->>> print(result.summary_json()["inits"][1]["test_accuracy"]["mean"])
+...                          seeds=2, steps=200, out="runs/demo")  # doctest: +SKIP
+>>> print(result.summary_json()["inits"][1]["test_accuracy"]["mean"])  # doctest: +SKIP
 
 Each run is keyed by the hash of its resolved :class:`RunConfig`: running the same command again
 reuses finished runs and trains nothing; an interrupted stack resumes from its checkpoint.
@@ -18,17 +18,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from initlab.data.datasets import load
 from initlab.experiments.config import CompareConfig, make_config
+from initlab.report.render import render_report
 from initlab.results.records import InitSummary, RunConfig, RunRecord
 from initlab.results.store import Store, describe_environment
 from initlab.results.summary import summarize, summary_json
+from initlab.train.trainer import Member, train_stack
 
 ProgressFn = Callable[[int, int], None]
 
 
 @dataclass
 class Comparison:
-    """What ``compare`` produced: the run folder, records in config order and summaries."""
+    """What ``compare`` produced: the run folder, records in config order and summaries.
+
+    >>> import tempfile, initlab
+    >>> options = dict(dataset="blobs", arch="mlp:16", inits="lecun_normal,he_normal", seeds=2,
+    ...                steps=20, eval_every=10, report=False)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     first = initlab.compare(out=folder, **options)
+    ...     again = initlab.compare(out=folder, **options)  # same runs: read from the store
+    >>> (first.trained, first.reused), (again.trained, again.reused)
+    ((4, 0), (0, 4))
+    >>> [(r.config.init, r.config.seed) for r in again.records][:2], len(again.summaries)
+    ([('lecun_normal', 0), ('lecun_normal', 1)], 2)
+    """
 
     run_dir: Path
     config: dict[str, Any]
@@ -40,6 +57,7 @@ class Comparison:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def summary_json(self) -> dict[str, Any]:
+        """The ``summary.json`` payload of the summaries: ``{"inits": [one entry per init]}``."""
         return summary_json(self.summaries)
 
 
@@ -68,6 +86,7 @@ def run_configs(config: CompareConfig) -> list[RunConfig]:
 
 
 def default_run_dir(config: CompareConfig) -> Path:
+    """``runs/compare-<hash of the resolved config>``: the same config finds its runs again."""
     digest = hashlib.sha256(repr(sorted(config.resolved().items())).encode()).hexdigest()[:8]
     return Path("runs") / f"compare-{digest}"
 
@@ -83,6 +102,13 @@ def compare(
     """Train (or reuse) every init x seed, write the run folder and return a Comparison.
 
     ``options`` are :class:`CompareConfig` fields (``inits`` may be a comma-separated string).
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     result = compare(dataset="blobs", arch="mlp:16", inits="lecun_normal,he_normal",
+    ...                      seeds=2, steps=20, eval_every=10, out=folder, report=False)
+    >>> [(s["init"], s["seeds"]) for s in result.summary_json()["inits"]]
+    [('lecun_normal', 2), ('he_normal', 2)]
     """
     if config is None:
         config = make_config(CompareConfig, **options)
@@ -142,10 +168,6 @@ def train_runs(
     to a results store. ``data`` (a loaded Dataset) skips loading ``config.dataset`` again.
     With ``checkpoint``, an interrupted call resumes from that file.
     """
-    import torch
-
-    from initlab.data.datasets import load
-
     if config.threads:
         torch.set_num_threads(config.threads)
     if data is None:
@@ -176,8 +198,6 @@ def checkpoints(checkpoint: Path, config: CompareConfig, runs: list[RunConfig]) 
 
 
 def _train_stack(config, runs, data, controls, on_step, checkpoint):
-    from initlab.train.trainer import Member, train_stack
-
     return train_stack(
         [Member(init=rc.init, seed=rc.seed) for rc in runs],
         data=data,
@@ -199,8 +219,6 @@ def _train_stack(config, runs, data, controls, on_step, checkpoint):
 
 
 def _environment(config: CompareConfig) -> dict[str, Any]:
-    import torch
-
     return describe_environment(
         torch_version=str(torch.__version__),
         device=config.device,
@@ -211,9 +229,5 @@ def _environment(config: CompareConfig) -> dict[str, Any]:
     )
 
 
-def _render(run_dir: Path) -> Path | None:
-    try:
-        from initlab.report.render import render_report
-    except ImportError:  # the report package is optional at this layer
-        return None
+def _render(run_dir: Path) -> Path:
     return render_report(run_dir)

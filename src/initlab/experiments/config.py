@@ -15,13 +15,25 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from initlab.errors import ConfigError, InitlabError, did_you_mean
 from initlab.initializers.activations import resolve
 from initlab.initializers.registry import get
-from initlab.specs import split_specs
+from initlab.models.specs import canonical_arch, is_factory, parse_arch
+from initlab.specs import format_spec, split_specs
+from initlab.train import early_stopping as stopping_rules  # not the field early_stopping
+from initlab.train import schedules
+from initlab.train.controls import TrainControls
+from initlab.train.regularize import Regularization
 
 DEVICES = ("cpu", "cuda", "mps")
 
 
 class CompareConfig(BaseModel):
-    """Everything ``initlab compare`` needs; the CLI, TOML files and Python share the names."""
+    """Everything ``initlab compare`` needs; the CLI, TOML files and Python share the names.
+
+    >>> config = CompareConfig(dataset="blobs", inits="kaiming_normal,lecun_normal", seeds=2)
+    >>> config.inits, config.seeds, config.steps  # specs in canonical spelling
+    (['he_normal', 'lecun_normal'], 2, 2000)
+    >>> CompareConfig(arch="mlp:64x2", dropout=0.1).model_arch()
+    'mlp:64,64,dropout=0.1'
+    """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -97,20 +109,16 @@ class CompareConfig(BaseModel):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
-        from initlab.train import schedules
-
         return schedules.get(value).to_spec()
 
     @field_validator("early_stopping")
     @classmethod
     def _early_stopping(cls, value: str | None) -> str | None:
-        from initlab.train import early_stopping
-
         if value is None or str(value).strip().lower() in ("", "none", "off", "false"):
             return None
         if str(value).strip().lower() in ("on", "true", "yes"):
             value = "early_stopping"
-        return early_stopping.get(value).to_spec()
+        return stopping_rules.get(value).to_spec()
 
     @field_validator("dropout")
     @classmethod
@@ -122,9 +130,6 @@ class CompareConfig(BaseModel):
 
     def controls(self):
         """The :class:`~initlab.train.controls.TrainControls` of these settings."""
-        from initlab.train.controls import TrainControls
-        from initlab.train.regularize import Regularization
-
         reg = Regularization(
             l1=self.l1, l2=self.l2, weight_decay=self.weight_decay,
             activity_l1=self.activity_l1, activity_l2=self.activity_l2,
@@ -136,9 +141,6 @@ class CompareConfig(BaseModel):
         """``arch`` with ``dropout`` and ``batchnorm`` folded in as arch options."""
         if self.dropout is None and self.batchnorm is None:
             return self.arch
-        from initlab.models.specs import canonical_arch, is_factory, parse_arch
-        from initlab.specs import format_spec
-
         spec = parse_arch(self.arch)
         kwargs = dict(spec.kwargs)
         rates = self.dropout

@@ -19,11 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from rich.markup import escape
 
 from initlab.data.datasets import load
 from initlab.errors import ConfigError
 from initlab.experiments.width_runs import MeanAbs, WidthRun, batch_order, weight_layers
 from initlab.models.mup import OPTIMIZERS, PARAMETRIZATIONS, check_choice
+from initlab.report.width_report import render_width_report
+from initlab.results.store import Store, describe_environment
 from initlab.results.width_records import CoordCheck, coord_diagnosis
 
 DEFAULT_ARCH = "initlab.models.mup:mlp"
@@ -42,8 +45,7 @@ class CoordResult:
     extra: dict = field(default_factory=dict)
 
     def print(self, console) -> None:
-        from rich.markup import escape
-
+        """Print each layer's growth across widths at every step, the diagnosis and the paths."""
         cc = self.record
         for layer in cc.layers:
             growth = ", ".join(f"{cc.growth(layer, t):.3g}" for t in cc.steps)
@@ -143,9 +145,6 @@ def coord_check(
 
 
 def _save(out: Path, result: CoordResult) -> tuple[Path, Path]:
-    from initlab.report.width_report import render_width_report
-    from initlab.results.store import Store, describe_environment
-
     cc = result.record
     with Store.open(out) as store:
         store.put_meta("name", f"coord-check {cc.parametrization} {cc.optimizer} lr {cc.lr:g}")

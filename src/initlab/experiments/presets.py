@@ -3,264 +3,32 @@
 A preset is a small function registered under a name; it takes the run folder and a
 ``quick`` flag (the short version ``make demo`` runs) and returns what it produced.
 ``initlab run --list`` prints them; ``initlab run NAME`` runs one.
+
+This module only assembles: the registry lives in :mod:`~initlab.experiments.preset_registry`
+and the presets in the modules that import it (``presets_classic``: the init comparisons,
+histograms, DBN and residual depth; ``presets_training``: regularization and lr schedules;
+``presets_width``: width transfer), each registering its presets on import.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-from initlab.errors import ConfigError, unknown_name
-
-
-@dataclass(frozen=True)
-class Preset:
-    name: str
-    summary: str
-    run: Callable[..., Any]
-    in_demo: bool = True
-
-
-_PRESETS: dict[str, Preset] = {}
-
-
-def preset(name: str, summary: str, in_demo: bool = True):
-    """Decorator: register ``fn(out: Path, quick: bool, progress) -> result`` as a preset."""
-
-    def wrap(fn):
-        _PRESETS[name] = Preset(name, summary, fn, in_demo)
-        return fn
-
-    return wrap
-
-
-def presets() -> list[Preset]:
-    return [_PRESETS[n] for n in sorted(_PRESETS)]
-
-
-def get_preset(name: str) -> Preset:
-    if name not in _PRESETS:
-        raise ConfigError(unknown_name("preset", name, _PRESETS))
-    return _PRESETS[name]
-
-
-def run_preset(
-    name: str,
-    out: str | Path | None = None,
-    *,
-    quick: bool = False,
-    progress=None,
-    dataset: str | None = None,
-):
-    """Run a preset into ``out`` (default ``runs/NAME``, ``runs/NAME-quick`` when quick).
-
-    ``dataset`` replaces the preset's dataset, for presets that take one."""
-    p = get_preset(name)
-    folder = Path(out) if out else Path("runs") / (f"{name}-quick" if quick else name)
-    options = {}
-    if dataset is not None:
-        if "dataset" not in inspect.signature(p.run).parameters:
-            raise ConfigError(f"Preset '{name}' has a fixed dataset; drop --dataset.")
-        options["dataset"] = dataset
-    return p.run(folder, quick=quick, progress=progress, **options)
-
-
-def _compare(out: Path, progress, report: bool = True, **options):
-    from initlab.experiments.compare import compare
-
-    return compare(out=out, progress=progress, report=report, **options)
-
-
-@preset(
-    "saito-init-compare",
-    "MNIST 784-100x4-10 ReLU, batch 128, 2,000 SGD steps lr 0.01: std 0.01 vs sqrt(1/n) vs He",
+from initlab.experiments import presets_classic, presets_training, presets_width  # noqa: F401
+from initlab.experiments.preset_registry import (
+    MultiResult,
+    Preset,
+    get_preset,
+    preset,
+    presets,
+    run_preset,
 )
-def saito_init_compare(out: Path, quick: bool = False, progress=None):
-    return _compare(
-        out, progress, name="saito-init-compare", dataset="mnist", arch="mlp:100x4",
-        activation="relu", inits=["normal:std=0.01", "lecun_normal", "he_normal"],
-        seeds=2 if quick else 3, optimizer="sgd", lr=0.01, batch_size=128,
-        steps=300 if quick else 2000, eval_every=100 if quick else 500,
-    )  # fmt: skip
+from initlab.experiments.presets_classic import HistogramResult
 
-
-@preset(
-    "pytorch-mnist-xavier",
-    "784-256-256-10 ReLU, Adam lr 1e-3, batch 100, 15 epochs: xavier_uniform vs torch_default vs He",
-)
-def pytorch_mnist_xavier(out: Path, quick: bool = False, progress=None):
-    steps_per_epoch = 55_000 // 100  # the training split without the validation carve-out
-    return _compare(
-        out, progress, name="pytorch-mnist-xavier", dataset="mnist", arch="mlp:256,256",
-        activation="relu", inits=["xavier_uniform", "torch_default", "he_normal"],
-        seeds=1 if quick else 3, optimizer="adam", lr=1e-3, batch_size=100,
-        steps=200 if quick else 15 * steps_per_epoch, eval_every=100 if quick else steps_per_epoch,
-    )  # fmt: skip
-
-
-@preset(
-    "deep-relu",
-    "30-layer 100-wide ReLU MLP on MNIST, SGD lr 0.01, batch 128, 2,000 steps: sqrt(1/n) vs He",
-    in_demo=False,
-)
-def deep_relu(out: Path, quick: bool = False, progress=None):
-    result = _compare(
-        out, progress, name="deep-relu", dataset="mnist", arch="mlp:100x30", activation="relu",
-        inits=["lecun_normal", "he_normal"], seeds=1 if quick else 3, optimizer="sgd", lr=0.01,
-        batch_size=128, steps=300 if quick else 2000, eval_every=100 if quick else 500,
-    )  # fmt: skip
-    losses = {s.init: s.final_train_loss.mean for s in result.summaries}
-    lines = [f"{init}: final train loss (mean of the last 100 steps, over seeds) {loss:.4f}"
-             for init, loss in losses.items()]  # fmt: skip
-    ratio = losses["lecun_normal"] / losses["he_normal"]
-    lines.append(f"sqrt(1/n) / He final-loss ratio: {ratio:.1f}x")
-    return MultiResult(out, [result], lines)
-
-
-@dataclass
-class HistogramResult:
-    """What the activation-histograms preset produced (printed by the CLI)."""
-
-    run_dir: Path
-    runs: list
-    report_path: Path | None
-
-    def print(self, console) -> None:
-        from rich.markup import escape
-
-        for run in self.runs:
-            stds = ", ".join(f"{x.std:.3g}" for x in run.activation_layers())
-            kinds = ", ".join(sorted({f.kind for f in run.probe.findings})) or "no warning"
-            console.print(f"{escape(run.activation):8} {escape(run.init):16} std by layer: "
-                          f"{stds}  ({escape(kinds)})")  # fmt: skip
-        console.print(f"run folder: {self.run_dir}")
-        if self.report_path:
-            console.print(f"report: {self.report_path}")
-
-
-@preset(
-    "activation-histograms",
-    "5 x 100 Linear + sigmoid/tanh/ReLU fed 1,000 N(0,1) inputs under N(0,1), N(0,0.01), "
-    "sqrt(1/n), sqrt(2/n): per-layer activation histograms",
-)
-def activation_histograms(out: Path, quick: bool = False, progress=None):
-    from initlab.probe.experiment import histogram_grid
-    from initlab.report.histograms import write_histogram_png
-    from initlab.results.store import Store
-
-    inits = ["normal:std=1", "normal:std=0.01", "lecun_normal", "he_normal"]
-    runs = histogram_grid(inits, ["sigmoid", "tanh", "relu"], layers=5, width=100, samples=1000)
-    out.mkdir(parents=True, exist_ok=True)
-    write_histogram_png(runs, out / "histogram.png")
-    with Store.open(out) as store:
-        store.put_meta("name", "activation-histograms")
-        store.put_meta(
-            "config",
-            {
-                "layers": 5,
-                "width": 100,
-                "samples": 1000,
-                "seed": 0,
-                "inits": inits,
-                "activations": ["sigmoid", "tanh", "relu"],
-            },
-        )
-        store.put_meta("diagnosis", [
-            f"{r.activation} / {r.init}: {f.message}" for r in runs for f in r.probe.findings
-        ])  # fmt: skip
-        store.put_probes(runs)
-    return HistogramResult(out, runs, _render(out))
-
-
-def _render(run_dir: Path) -> Path | None:
-    from initlab.report.render import render_report
-
-    return render_report(run_dir)
-
-
-@preset(
-    "dbn-vs-modern",
-    "Deep sigmoid MLP (784-256x4-10) on MNIST: DBN pretraining vs N(0,0.01) vs Xavier vs LSUV, "
-    "fine-tuned with the same SGD",
-    in_demo=False,
-)
-def dbn_vs_modern(out: Path, quick: bool = False, progress=None):
-    # pretraining sees the first 10,000 training images only (see train.trainer._init_data)
-    epochs = 1 if quick else 3
-    return _compare(
-        out, progress, name="dbn-vs-modern", dataset="mnist", arch="mlp:256x4",
-        activation="sigmoid",
-        inits=[f"dbn:epochs={epochs},lr=0.05", "normal:std=0.01", "xavier_normal", "lsuv"],
-        seeds=1 if quick else 3, optimizer="momentum", lr=0.05, batch_size=100,
-        steps=300 if quick else 2000, eval_every=100 if quick else 500,
-    )  # fmt: skip
-
-
-@dataclass
-class MultiResult:
-    """Several comparisons of one preset, plus plain-text lines printed first."""
-
-    run_dir: Path
-    parts: list
-    lines: list[str]
-
-
-_RESIDUAL = "initlab.models.residual:residual_classifier"
-_RESIDUAL_SETUPS = (  # (label, arch options, inits): each pair differs only in init
-    ("plain", "", ["he_normal", "fixup"]),
-    ("gated", ",gate=true", ["he_normal", "skipinit"]),
-    ("batchnorm", ",norm=batchnorm", ["he_normal", "zero_last_gamma"]),
-)
-
-
-def _growth_line(arch: str, init: str, width: int) -> str:
-    """Variance growth of the residual stream at init, on 512 N(0, 1) inputs."""
-    import torch
-
-    from initlab.initializers import init_
-    from initlab.initializers.residual_growth import variance_growth
-    from initlab.models.specs import build
-
-    model = build(arch, activation="relu", in_shape=(1, 28, 28), n_classes=10)
-    init_(model, init, generator=torch.Generator().manual_seed(0))
-    x = torch.randn(512, 1, 28, 28, generator=torch.Generator().manual_seed(1))
-    g = variance_growth(model, x, train=True)
-    return f"{arch.split(':', 2)[-1]} {init}: output/input variance at init {g.growth:.3g}"
-
-
-@preset(
-    "residual-depth",
-    "Residual MLPs of depth 10/50/100 on MNIST: He vs fixup, skipinit (gated) and "
-    "zero_last_gamma (BatchNorm branches); variance growth at init and training curves",
-    in_demo=False,
-)
-def residual_depth(out: Path, quick: bool = False, progress=None):
-    from initlab.report.render import render_report
-    from initlab.results.store import Store
-
-    width, depths = 64, (10, 50) if quick else (10, 50, 100)
-    parts, lines = [], []
-    for depth in depths:
-        for label, extra, inits in _RESIDUAL_SETUPS:
-            arch = f"{_RESIDUAL}:depth={depth},width={width}{extra}"
-            growth = [_growth_line(arch, init, width) for init in inits]
-            lines += growth
-            folder = out / f"depth{depth}-{label}"
-            part = _compare(
-                folder, progress, report=False, name=f"residual depth {depth}, {label}",
-                dataset="mnist", arch=arch, activation="relu", inits=inits,
-                seeds=1 if quick else 3, optimizer="sgd", lr=0.01, batch_size=128,
-                steps=100 if quick else 500, eval_every=50 if quick else 100,
-            )  # fmt: skip
-            with Store.open(folder) as store:
-                store.put_meta("diagnosis", growth)
-            part.report_path = render_report(folder)
-            parts.append(part)
-    return MultiResult(out, parts, lines)
-
-
-# Presets defined in their own modules register themselves on import.
-from initlab.experiments import presets_training, presets_width  # noqa: E402,F401
+__all__ = [
+    "HistogramResult",
+    "MultiResult",
+    "Preset",
+    "get_preset",
+    "preset",
+    "presets",
+    "run_preset",
+]

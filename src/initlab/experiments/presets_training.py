@@ -11,20 +11,20 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from initlab.data.datasets import load
 from initlab.errors import DataError
-from initlab.experiments.presets import MultiResult, preset
+from initlab.experiments.compare import Comparison, compare
+from initlab.experiments.preset_registry import MultiResult, preset
+from initlab.report.render import render_report
+from initlab.results.grouping import group_labels
+from initlab.results.store import Store
+from initlab.results.summary import summarize
 
 MLP_EPOCH = 55_000 // 100  # steps per epoch at batch 100 (the training split without val)
 
 
 def _settings_into_one_folder(out: Path, progress, name: str, base: dict, settings):
     """Train each (label, options) setting into ``out``; one combined summary and report."""
-    from initlab.experiments.compare import Comparison, compare
-    from initlab.report.render import render_report
-    from initlab.results.grouping import group_labels
-    from initlab.results.store import Store
-    from initlab.results.summary import summarize
-
     records, trained, reused = [], 0, 0
     for _label, options in settings:
         part = compare(out=out, progress=progress, report=False, name=name, **base, **options)
@@ -79,9 +79,6 @@ REGULARIZERS = (
     in_demo=True,
 )
 def regularization(out: Path, quick: bool = False, progress=None, dataset: str | None = None):
-    from initlab.data.datasets import load
-    from initlab.results.grouping import group_labels
-
     dataset = dataset or ("mnist" if quick else "fashion-mnist")  # the demo: bundled data
     try:
         load(dataset)

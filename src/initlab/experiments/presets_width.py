@@ -23,9 +23,11 @@ from pathlib import Path
 import torch
 
 from initlab.data.datasets import load
-from initlab.experiments.presets import preset
+from initlab.experiments.preset_registry import preset
 from initlab.experiments.width_runs import WidthRun, width_arch
+from initlab.report.width_report import points_from_runs, render_width_report
 from initlab.results.records import MetricSeries, RunConfig, RunRecord
+from initlab.results.store import Store, describe_environment
 from initlab.results.width_records import best_lrs, tail_mean, transfer_diagnosis
 
 ARCH = "initlab.models.mup:mlp:depth=2"
@@ -94,9 +96,6 @@ def width_transfer(
     progress=None,
 ) -> TransferResult:
     """Train every (parametrization, width, lr, seed) not yet in ``out``'s store; report."""
-    from initlab.report.width_report import points_from_runs, render_width_report
-    from initlab.results.store import Store, describe_environment
-
     out = Path(out)
     data = load(dataset)
     start, trained = time.perf_counter(), 0

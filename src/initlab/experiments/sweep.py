@@ -61,12 +61,15 @@ class Job:
 
     @property
     def id(self) -> str:
+        """12 hex digits of the hash of the job's run keys: its id in the sweep plan."""
         return hashlib.sha256("".join(self.keys).encode()).hexdigest()[:12]
 
     def label(self) -> str:
+        """The job's cell as ``key=value`` words (``single job`` for a sweep without axes)."""
         return " ".join(f"{k}={v}" for k, v in self.cell.items()) or "single job"
 
     def compare_config(self) -> CompareConfig:
+        """The CompareConfig the job trains, rebuilt from its plain data."""
         return CompareConfig(**self.config)
 
     def compare_config_runs(self) -> list[RunConfig]:
@@ -109,6 +112,7 @@ class Sweep:
         return {"name": self.name, "fixed": self.fixed, "axes": self.axes, "inits": self.inits}
 
     def runs(self) -> int:
+        """How many runs the sweep holds: grid points x inits x seeds."""
         return math.prod(len(v) for v in self.axes.values()) * len(self.inits) * self._seeds()
 
     def _seeds(self) -> int:

@@ -23,9 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from initlab.atomic import atomic_write_json
 from initlab.experiments.backends import MAX_RETRIES, get_backend
 from initlab.experiments.sweep import Job, Sweep
+from initlab.report.sweep_report import render_sweep_report
 from initlab.results.records import RunRecord
 from initlab.results.store import Store, describe_environment
 from initlab.results.sweep_summary import CellBest, best_per_cell, sweep_summary_json
@@ -51,6 +54,7 @@ class SweepResult:
 
 
 def default_run_dir(sweep: Sweep) -> Path:
+    """``runs/sweep-<hash of the resolved sweep>``: the same sweep finds its runs again."""
     blob = json.dumps(sweep.resolved(), sort_keys=True, default=str)
     return Path("runs") / f"sweep-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
@@ -117,8 +121,6 @@ def _plan_entry(job: Job) -> dict[str, Any]:
 
 
 def _environment(runner: Any, threads: int) -> dict[str, Any]:
-    import torch
-
     return describe_environment(
         torch_version=str(torch.__version__),
         device="cpu",
@@ -129,9 +131,5 @@ def _environment(runner: Any, threads: int) -> dict[str, Any]:
     )
 
 
-def _render(run_dir: Path) -> Path | None:
-    try:
-        from initlab.report.sweep_report import render_sweep_report
-    except ImportError:  # the report package is optional at this layer
-        return None
+def _render(run_dir: Path) -> Path:
     return render_sweep_report(run_dir)

@@ -100,6 +100,8 @@ class WidthRun:
         activation: str = "relu",
         init: str = "auto",
     ) -> WidthRun:
+        """The model of ``arch`` at ``width``, initialized from a seeded generator, with the
+        width plan's readout multiplier and per-parameter optimizer."""
         factory = width_factory(arch, data, activation)
         plan = plan_widths(
             factory,

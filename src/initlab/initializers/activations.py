@@ -28,13 +28,16 @@ class Activation:
 
     @property
     def spec(self) -> str:
+        """The canonical spec string: the name and any options (``name:key=value``)."""
         return format_spec(self.name, self.options)
 
     def fn(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The torch function of the activation, with its options bound."""
         make, _ = _TABLE[self.name]
         return make(**self.options)
 
     def module(self) -> nn.Module:
+        """A new ``nn.Module`` of the activation, with its options."""
         _, module_factory = _TABLE[self.name]
         return module_factory(**self.options)
 

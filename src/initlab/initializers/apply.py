@@ -20,7 +20,7 @@ from torch.nn.modules.lazy import LazyModuleMixin
 
 from initlab.errors import InitSpecError
 from initlab.initializers.activations import Activation, resolve
-from initlab.initializers.fans import module_blocks, tensor_fans
+from initlab.initializers.fans import Block, module_blocks, tensor_fans
 from initlab.initializers.registry import Initializer, LayerContext, get
 from initlab.initializers.report import InitReport, InitRow
 from initlab.initializers.schemes import Auto
@@ -42,6 +42,7 @@ def has_uninitialized_params(module: nn.Module) -> bool:
 
 
 def default_generator(seed: int = 0) -> torch.Generator:
+    """``torch.Generator().manual_seed(seed)``: what every draw uses when no generator is given."""
     return torch.Generator().manual_seed(seed)
 
 
@@ -94,6 +95,12 @@ def init_(
     ``nonlinearity`` (a name, or a dict of module-name glob -> name) overrides what ``auto``
     finds by tracing. All draws come from ``generator`` (``None``: a generator seeded 0),
     in float32 on the generator's device, then are cast to each parameter's dtype and device.
+
+    >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> report = init_(model, "he_normal", rules={"2.weight": "xavier_normal"},
+    ...                generator=torch.Generator().manual_seed(0))
+    >>> [r.scheme for r in report.rows], report.row("0.weight").gain == 2**0.5
+    (['he_normal', 'zeros', 'xavier_normal', 'zeros'], True)
     """
     spec = get(scheme)
     materialize_lazy(model, example_input)
@@ -261,8 +268,6 @@ def _choose(full, pname, param, module, spec, bias_spec, rule_list) -> Initializ
 def _fans(module, pname, param, weight_fan_in):
     if param.dim() >= 2:
         return module_blocks(module, pname, tuple(param.shape))
-    from initlab.initializers.fans import Block
-
     return [Block(0, param.shape[0] if param.dim() else 1, weight_fan_in, weight_fan_in)]
 
 

@@ -4,15 +4,6 @@ Each hidden Linear layer is the hidden side of one RBM whose visible side is the
 input: the first RBM sees the data, each next one the hidden probabilities of the RBM
 below. The trained weights and hidden biases are written into the Linear layers; the
 last (output) layer is not pretrained and keeps its N(0, weight_std^2) start.
-
->>> import torch
->>> from initlab.initializers import pretrain_dbn
->>> net = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.Sigmoid(), torch.nn.Linear(4, 2))
->>> x = torch.rand(64, 6, generator=torch.Generator().manual_seed(1)).round()
->>> rep = pretrain_dbn(net, x, epochs=2, lr=0.1, batch_size=16,
-...                    generator=torch.Generator().manual_seed(0), progress=False)
->>> [layer.layer for layer in rep.layers], len(rep.layers[0].recon_error)
-(['0'], 2)
 """
 
 from __future__ import annotations
@@ -21,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
+from rich.progress import Progress
 from torch import nn
 
 from initlab.errors import InitSpecError
@@ -53,6 +45,7 @@ class DBNReport:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data (what ``init_(model, "dbn")`` puts in ``report.extra["dbn"]``)."""
         return asdict(self)
 
 
@@ -127,6 +120,13 @@ def pretrain_dbn(
     momentum and weight decay as in Hinton's guide; ``persistent`` for PCD. Every draw
     (RBM init, shuffling, sampling) comes from ``generator`` (``None``: a generator seeded 0,
     as in ``init_``, and the report's notes say so).
+
+    >>> net = nn.Sequential(nn.Linear(6, 4), nn.Sigmoid(), nn.Linear(4, 2))
+    >>> x = torch.rand(64, 6, generator=torch.Generator().manual_seed(1)).round()
+    >>> rep = pretrain_dbn(net, x, epochs=2, lr=0.1, batch_size=16,
+    ...                    generator=torch.Generator().manual_seed(0), progress=False)
+    >>> [layer.layer for layer in rep.layers], len(rep.layers[0].recon_error)
+    (['0'], 2)
     """
     check_visible(visible)
     settings = CDSettings(epochs, lr, k, batch_size, momentum, initial_momentum, weight_decay,
@@ -148,7 +148,6 @@ def pretrain_dbn(
         generator = default_generator()
         report.notes.append(NO_GENERATOR)
     report.notes.extend(_activation_notes(model, example, stack))
-    from rich.progress import Progress
 
     with Progress(disable=not progress, transient=False) as bar:
         for name, layer in stack[:-1]:
@@ -222,6 +221,7 @@ class DBN(Initializer):
                    self.initial_momentum, self.weight_decay, self.persistent)  # fmt: skip
 
     def sample(self, shape, ctx, generator, device, out=None):
+        """Always raises: data-driven, it fills whole models: ``init_(m, "dbn", data=x)``."""
         raise InitSpecError(
             "'dbn' is data-driven and fills whole models: use it as init_'s scheme with "
             "data=, not as a bias or rule spec."

@@ -53,10 +53,12 @@ def _target(shape, device, out: torch.Tensor | None) -> torch.Tensor:
 
 
 def normal(shape, mean: float, std: float, generator: torch.Generator, device, out=None):
+    """N(mean, std^2) float32 draws of ``shape`` from ``generator`` (into ``out`` when given)."""
     return _target(shape, device, out).normal_(mean, std, generator=generator)
 
 
 def uniform(shape, low: float, high: float, generator: torch.Generator, device, out=None):
+    """U(low, high) float32 draws of ``shape`` from ``generator`` (into ``out`` when given)."""
     return _target(shape, device, out).uniform_(low, high, generator=generator)
 
 

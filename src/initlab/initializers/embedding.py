@@ -53,7 +53,9 @@ class EmbeddingNormal(Initializer):
         return shape[1] ** -0.5
 
     def target_std(self, ctx: LayerContext) -> float:
+        """``std``, or d_model^-0.5 of a 2-d table when ``std`` is None."""
         return self._std(ctx.shape)
 
     def sample(self, shape, ctx, generator, device, out=None):
+        """N(0, std^2) draws with the std of :meth:`target_std`."""
         return D.normal(shape, 0.0, self._std(tuple(shape)), generator, device, out)

@@ -4,13 +4,6 @@ Unlike the reference package, layers are visited in the order the forward pass *
 them (found with forward hooks, not registration order), statistics pool several batches,
 scaling can be per output channel, the mean can be corrected through the bias, and every
 draw comes from the given generator.
-
->>> import torch, initlab
->>> model = torch.nn.Sequential(torch.nn.Linear(20, 30), torch.nn.ReLU(), torch.nn.Linear(30, 5))
->>> x = torch.randn(512, 20, generator=torch.Generator().manual_seed(1))
->>> report = initlab.init_(model, "lsuv", data=x, generator=torch.Generator().manual_seed(0))
->>> [(r["layer"], r["converged"]) for r in report.extra["lsuv"]]
-[('0', True), ('2', True)]
 """
 
 from __future__ import annotations
@@ -182,6 +175,15 @@ class LSUV(Initializer):
     on ``data`` until ``|std - 1| <= tol`` (per output channel with ``per_channel``; with
     ``center`` the bias also removes each channel's mean). ``batches``: how many batches the
     statistics pool (an iterable is cut after that many; a tensor is split into that many).
+
+    >>> import initlab
+    >>> model = nn.Sequential(nn.Linear(20, 30), nn.ReLU(), nn.Linear(30, 5))
+    >>> x = torch.randn(512, 20, generator=torch.Generator().manual_seed(1))
+    >>> report = initlab.init_(model, "lsuv", data=x, generator=torch.Generator().manual_seed(0))
+    >>> [(r["layer"], r["converged"]) for r in report.extra["lsuv"]]
+    [('0', True), ('2', True)]
+    >>> LSUV(tol=0.1, per_channel=True).to_spec()
+    'lsuv:tol=0.1,per_channel=true'
     """
 
     formula = "orthogonal, then W /= std(layer output on data), layer by layer in call order"
@@ -202,6 +204,7 @@ class LSUV(Initializer):
             )
 
     def sample(self, shape, ctx, generator, device, out=None):
+        """Always raises: data-driven, it fills whole models: ``init_(m, "lsuv", data=x)``."""
         raise InitSpecError(
             "'lsuv' is data-driven and fills whole models: use it as init_'s scheme with "
             "data=, not as a bias or rule spec."

@@ -31,6 +31,7 @@ MOMENTUM_SWITCH_EPOCH = 5  # Hinton's code: momentum 0.5 before this epoch, then
 
 
 def check_visible(visible: str) -> str:
+    """``visible`` when it is one of :data:`VISIBLE_UNITS`, else a one-line InitSpecError."""
     if visible not in VISIBLE_UNITS:
         raise InitSpecError(unknown_name("visible unit type", visible, VISIBLE_UNITS))
     return visible
@@ -86,6 +87,7 @@ class RBM:
         return cls(weight, visible_bias, hidden_bias, visible)
 
     def params(self) -> list[torch.Tensor]:
+        """Weight, visible bias and hidden bias: the order of ``velocity``."""
         return [self.weight, self.visible_bias, self.hidden_bias]
 
     def hidden_prob(self, v: torch.Tensor) -> torch.Tensor:
@@ -98,6 +100,8 @@ class RBM:
         return torch.sigmoid(pre) if self.visible == "bernoulli" else pre
 
     def sample_visible(self, mean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """A visible sample given its ``mean``: 0/1 draws for bernoulli units, mean + N(0, 1)
+        noise for gaussian ones."""
         if self.visible == "bernoulli":
             return (_rand(mean.shape, mean, generator) < mean).to(mean.dtype)
         return mean + _randn(mean.shape, mean, generator)

@@ -19,7 +19,12 @@ from initlab.registry import Configurable, Registry
 
 @dataclasses.dataclass(frozen=True)
 class LayerContext:
-    """What a scheme may know about the tensor it fills."""
+    """What a scheme may know about the tensor it fills.
+
+    >>> ctx = LayerContext(fan_in=100, fan_out=10, shape=(10, 100))
+    >>> round(get("he_normal").target_std(ctx), 4), round(get("lecun_normal").target_std(ctx), 4)
+    (0.1414, 0.1)
+    """
 
     fan_in: int
     fan_out: int
@@ -35,6 +40,17 @@ class Initializer(Configurable):
 
     Formula schemes implement :meth:`sample` (a float32 tensor of ``shape``). Data-driven
     schemes set ``data_driven = True`` and implement ``apply(model, data, generator, ...)``.
+
+    >>> import dataclasses
+    >>> @dataclasses.dataclass(frozen=True)  # with @register("half_normal") above: a named scheme
+    ... class HalfNormal(Initializer):
+    ...     std: float = 1.0
+    ...     def sample(self, shape, ctx, generator, device, out=None):
+    ...         return torch.randn(shape, generator=generator, device=device).abs() * self.std
+    >>> g = torch.Generator().manual_seed(0)
+    >>> w = HalfNormal(std=0.1).sample((3, 4), LayerContext(fan_in=4, fan_out=3), g, "cpu")
+    >>> w.shape, bool((w >= 0).all())
+    (torch.Size([3, 4]), True)
     """
 
     formula: ClassVar[str] = ""
@@ -74,6 +90,8 @@ class Initializer(Configurable):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Initializer:
+        """The scheme of a ``to_config()`` dict (its ``name`` key is ignored), options checked
+        and coerced as in :func:`get`."""
         return REGISTRY.build(cls, {k: v for k, v in config.items() if k != "name"}, repr(config))
 
 
@@ -87,5 +105,10 @@ def get(spec: str | dict | Initializer) -> Initializer:
     """Resolve a scheme from an instance, a name, a ``"name:key=value"`` string or a dict.
 
     A JSON string of a config dict (as written by ``json.dumps(x.to_config())``) works too.
+
+    >>> get("normal:std=0.02")
+    Normal(mean=0.0, std=0.02)
+    >>> get({"name": "kaiming_normal", "mode": "fan_out"}).to_spec()
+    'he_normal:mode=fan_out'
     """
     return REGISTRY.get(spec)

@@ -379,7 +379,7 @@ def find_blocks(model: nn.Module, branches: str = "", example_input=None) -> Dis
         gm = fx.symbolic_trace(model)
     except Exception as error:  # fx raises many kinds of errors on untraceable code
         why = f"torch.fx could not trace the model ({type(error).__name__})"
-        # imported here: residual_record builds on this module's graph analysis
+        # lazy: cycle, residual_record builds on this module's graph analysis (TODO(issue 18))
         from initlab.initializers.residual_record import untraced_blocks
 
         return untraced_blocks(model, example_input, why, layer_blocks, declared)

@@ -51,6 +51,7 @@ class VarianceGrowth:
         return self.ratios[-1]
 
     def to_dict(self) -> dict:
+        """Plain data, with the growth."""
         return {"input_var": self.input_var, "blocks": list(self.blocks),
                 "block_vars": list(self.block_vars), "growth": self.growth}  # fmt: skip
 

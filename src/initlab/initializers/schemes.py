@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from initlab.errors import InitSpecError
+from initlab.errors import InitSpecError, did_you_mean
 from initlab.initializers import distributions as D
 from initlab.initializers.gain import variance_scale
 from initlab.initializers.registry import Initializer, LayerContext, register
@@ -26,8 +26,6 @@ _DIST_ALIASES = {"untruncated_normal": "normal"}
 
 def _check_choice(scheme: str, key: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        from initlab.errors import did_you_mean
-
         raise InitSpecError(
             f"Bad {key}={value!r} for initializer '{scheme}'.{did_you_mean(value, allowed)} "
             f"Allowed: {', '.join(allowed)}."

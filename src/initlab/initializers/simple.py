@@ -19,9 +19,11 @@ class Zeros(Initializer):
     formula = "0 everywhere (never breaks symmetry)"
 
     def target_std(self, ctx):
+        """0: every entry is the same."""
         return 0.0
 
     def sample(self, shape, ctx, generator, device, out=None):
+        """A float32 tensor of zeros (no draw)."""
         return torch.zeros(shape, dtype=torch.float32, device=device)
 
 
@@ -31,9 +33,11 @@ class Ones(Initializer):
     formula = "1 everywhere (never breaks symmetry)"
 
     def target_std(self, ctx):
+        """0: every entry is the same."""
         return 0.0
 
     def sample(self, shape, ctx, generator, device, out=None):
+        """A float32 tensor of ones (no draw)."""
         return torch.ones(shape, dtype=torch.float32, device=device)
 
 
@@ -44,9 +48,11 @@ class Constant(Initializer):
     value: float = 0.0
 
     def target_std(self, ctx):
+        """0: every entry is the same."""
         return 0.0
 
     def sample(self, shape, ctx, generator, device, out=None):
+        """A float32 tensor filled with ``value`` (no draw)."""
         return torch.full(shape, self.value, dtype=torch.float32, device=device)
 
 
@@ -64,9 +70,11 @@ class Uniform(Initializer):
             )
 
     def target_std(self, ctx):
+        """(b - a) / sqrt(12), the std of U(a, b)."""
         return (self.b - self.a) / math.sqrt(12.0)
 
     def sample(self, shape, ctx, generator, device, out=None):
+        """U(a, b) draws."""
         return D.uniform(shape, self.a, self.b, generator, device, out)
 
 
@@ -81,9 +89,11 @@ class Normal(Initializer):
         _check_positive(self.name, "std", self.std)
 
     def target_std(self, ctx):
+        """``std``."""
         return self.std
 
     def sample(self, shape, ctx, generator, device, out=None):
+        """N(mean, std^2) draws."""
         return D.normal(shape, self.mean, self.std, generator, device, out)
 
 
@@ -116,9 +126,11 @@ class TruncNormal(Initializer):
         return self.std / cut if self.correct_variance else self.std
 
     def target_std(self, ctx):
+        """The std after truncation: ``std`` with ``correct_variance``, else less."""
         return self._draw_std() * D.truncated_std(self.a, self.b)
 
     def sample(self, shape, ctx, generator, device, out=None):
+        """Truncated normal draws (the draw std corrected when ``correct_variance``)."""
         return D.truncated_normal(
             shape, self.mean, self._draw_std(), self.a, self.b, generator, device
         )
@@ -141,9 +153,11 @@ class RandomNormal(Initializer):
         _check_positive(self.name, "stddev", self.stddev)
 
     def target_std(self, ctx):
+        """``stddev``."""
         return self.stddev
 
     def sample(self, shape, ctx, generator, device, out=None):
+        """N(mean, stddev^2) draws."""
         return D.normal(shape, self.mean, self.stddev, generator, device, out)
 
 
@@ -163,9 +177,11 @@ class TruncatedNormal(Initializer):
         _check_positive(self.name, "stddev", self.stddev)
 
     def target_std(self, ctx):
+        """0.8796 * ``stddev``: the std of N(0, stddev^2) cut at +-2 stddev."""
         return self.stddev * D.truncated_std(-2.0, 2.0)
 
     def sample(self, shape, ctx, generator, device, out=None):
+        """N(mean, stddev^2) draws cut at mean +- 2 stddev."""
         return D.truncated_normal(shape, self.mean, self.stddev, -2.0, 2.0, generator, device)
 
 
@@ -186,9 +202,11 @@ class RandomUniform(Initializer):
             )
 
     def target_std(self, ctx):
+        """(maxval - minval) / sqrt(12), the std of U(minval, maxval)."""
         return (self.maxval - self.minval) / math.sqrt(12.0)
 
     def sample(self, shape, ctx, generator, device, out=None):
+        """U(minval, maxval) draws."""
         return D.uniform(shape, self.minval, self.maxval, generator, device, out)
 
 
@@ -204,12 +222,15 @@ class Orthogonal(Initializer):
         _check_positive(self.name, "gain", self.gain)
 
     def target_std(self, ctx):
+        """gain / sqrt(max(rows, cols)): the entry std of unit-norm rows or columns."""
         # rows (or columns) have unit norm, so each entry has variance 1 / max(rows, cols)
         rows = ctx.shape[0] if ctx.shape else 1
         cols = math.prod(ctx.shape[1:]) if len(ctx.shape) > 1 else 1
         return self.gain / math.sqrt(max(rows, cols))
 
     def sample(self, shape, ctx, generator, device, out=None):
+        """``gain`` times the Q of a N(0, 1) matrix's QR (signs fixed by R's diagonal), in
+        ``shape``; needs at least 2 dims."""
         if len(shape) < 2:
             raise InitSpecError(
                 f"'orthogonal' needs a weight with >= 2 dims, got shape {tuple(shape)}."
@@ -235,9 +256,11 @@ class Identity(Initializer):
     gain: float = 1.0
 
     def target_std(self, ctx):
+        """None: an identity has no std to aim for."""
         return None
 
     def sample(self, shape, ctx, generator, device, out=None):
+        """``gain`` times the identity (2-d) or a Dirac kernel per conv group (3..5-d)."""
         out = torch.zeros(shape, dtype=torch.float32, device=device)
         if len(shape) == 2:
             torch.nn.init.eye_(out)
@@ -269,15 +292,18 @@ class Sparse(Initializer):
         _check_positive(self.name, "std", self.std)
 
     def zeros_per_column(self, rows: int) -> int:
+        """How many of the ``rows`` entries of each column are zero: ceil(sparsity * rows)."""
         return int(math.ceil(self.sparsity * rows))
 
     def target_std(self, ctx):
+        """The std of the whole matrix, zeros included (None unless 2-d)."""
         if len(ctx.shape) != 2:
             return None
         rows = ctx.shape[0]
         return self.std * math.sqrt(1.0 - self.zeros_per_column(rows) / rows)
 
     def sample(self, shape, ctx, generator, device, out=None):
+        """N(0, std^2) draws with ``zeros_per_column`` random entries of each column set to 0."""
         if len(shape) != 2:
             raise InitSpecError(f"'sparse' needs a 2-d weight, got shape {tuple(shape)}.")
         rows, cols = shape

@@ -85,6 +85,7 @@ class TorchDefault(Initializer):
         return "k", math.sqrt(3.0) * (_KAIMING_GAIN / math.sqrt(fan_in)) if fan_in > 0 else 0.0
 
     def target_std(self, ctx):
+        """The std of the rule PyTorch's own constructor applies to this tensor."""
         kind, value = self._rule(ctx.shape, ctx)
         if kind in ("u", "k"):
             return value / math.sqrt(3.0)
@@ -96,6 +97,7 @@ class TorchDefault(Initializer):
         return math.sqrt(2.0 / (fan_in + fan_out))
 
     def sample(self, shape, ctx, generator, device, out=None):
+        """Draw as the module's PyTorch constructor does, with torch.nn.init's own functions."""
         kind, value = self._rule(shape, ctx)
         if kind == "c":
             return torch.full(shape, value, dtype=torch.float32, device=device)

@@ -64,13 +64,16 @@ class WatchCallback(TrainerCallback):
         return self.session.history
 
     def on_train_begin(self, args, state, control, model=None, **kwargs) -> None:
+        """Hook the Trainer's model."""
         self.session.start(model)
 
     def on_step_end(self, args, state, control, **kwargs) -> None:
+        """Log the records of the step that has just ended."""
         # the backward and the optimizer step are done: this step's record is complete
         self._send(state, self.session.new_records())
 
     def on_train_end(self, args, state, control, **kwargs) -> None:
+        """Remove the hooks and log the records not logged yet."""
         self._send(state, self.session.close())
 
     def close(self) -> None:

@@ -68,10 +68,12 @@ class WatchCallback(pl.Callback):
         return self.session.history
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Hook the LightningModule, or its submodule ``module``."""
         target = pl_module if self.module is None else pl_module.get_submodule(self.module)
         self.session.start(target)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, *args: Any) -> None:
+        """Log the step's records; warn once if the watched module was not called in the step."""
         # the backward and the optimizer step are done: this step's record is complete
         self._send(trainer, self.session.new_records())
         watched = self.session.watch
@@ -85,9 +87,11 @@ class WatchCallback(pl.Callback):
             )
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Remove the hooks and log the records not logged yet."""
         self._send(trainer, self.session.close())
 
     def on_exception(self, trainer: pl.Trainer, pl_module: Any, exception: BaseException) -> None:
+        """Remove the hooks when fit raises (the half-done step is not recorded)."""
         self.session.close(exception)  # hooks off the model whatever happened
 
     def _send(self, trainer: pl.Trainer, records: list[ProbeRecord]) -> None:

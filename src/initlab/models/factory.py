@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from torch import nn
+
 from initlab.errors import InitSpecError, unknown_name
 from initlab.specs import parse_spec
 
@@ -76,8 +78,6 @@ def load_factory(path: str) -> Callable[..., Any]:
 def build_model(spec: str) -> Any:
     """Call a factory given as ``package.module:factory[:key=value,...]`` and return a
     ``torch.nn.Module``; options become keyword arguments."""
-    from torch import nn
-
     module_name, _, rest = spec.partition(":")
     factory, _, options = rest.partition(":")
     kwargs = parse_spec(f"factory:{options}").kwargs if options else {}

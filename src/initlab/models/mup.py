@@ -147,6 +147,7 @@ class WidthPlan:
     readout_mult: float
 
     def lr_mults(self) -> dict[str, float]:
+        """Parameter name -> learning-rate multiplier."""
         return {r.name: r.lr_mult for r in self.rows}
 
 

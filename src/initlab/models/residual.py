@@ -46,6 +46,8 @@ class ResidualMLPBlock(nn.Module):
             self.scale = nn.Parameter(torch.ones(()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x + branch(x)``; the branch is fc1, activation, fc2, with the optional scalars, norm
+        and gate."""
         if self.scalars:
             h = self.act(self.fc1(x + self.bias1a) + self.bias1b)
             h = self.scale * self.fc2(h + self.bias2a) + self.bias2b

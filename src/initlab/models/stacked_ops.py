@@ -47,6 +47,7 @@ class Flow:
 
     @property
     def per_group(self) -> int:
+        """Members per input group: K over the groups in the shared layout, else 1."""
         return self.K // self.x.shape[0] if self.layout == "shared" else 1
 
 

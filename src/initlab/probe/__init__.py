@@ -3,6 +3,13 @@
 ``probe(model, inputs)`` measures every layer in one call; ``watch(model, every=N)`` does it
 during training; ``predict_stack`` gives the mean-field variance and its finite-width band;
 ``diagnose`` turns a record into one-line findings.
+
+>>> import torch, initlab
+>>> model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU())
+>>> _ = initlab.init_(model, "he_normal", generator=torch.Generator().manual_seed(0))
+>>> report = initlab.probe(model, torch.randn(64, 8, generator=torch.Generator().manual_seed(1)))
+>>> [(x.name, x.kind) for x in report.layers], report.findings
+([('0', 'linear'), ('1', 'activation')], [])
 """
 
 from initlab.models.factory import build_model, load_factory

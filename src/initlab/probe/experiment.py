@@ -3,10 +3,6 @@
 Five 100-unit layers and 1,000 inputs show what a weight scale does: sigmoid outputs pile
 up at 0 and 1 with N(0, 1) weights, sit at 0.5 with N(0, 0.01), stay spread with
 std sqrt(1/n); ReLU keeps its spread with He and loses it layer by layer with sqrt(1/n).
-
->>> run = histogram_experiment("tanh", "xavier_normal", layers=2, width=8, samples=16)
->>> [x.name for x in run.activation_layers()]
-['1', '3']
 """
 
 from __future__ import annotations
@@ -56,7 +52,12 @@ def histogram_experiment(
     bias: bool = False,
 ) -> HistogramRun:
     """Build the stack, init it with ``initlab.init_`` from ``Generator().manual_seed(seed)``,
-    probe it on ``samples`` N(0, 1) inputs and return the plain record."""
+    probe it on ``samples`` N(0, 1) inputs and return the plain record.
+
+    >>> run = histogram_experiment("tanh", "xavier_normal", layers=2, width=8, samples=16)
+    >>> [x.name for x in run.activation_layers()], run.init, run.probe.samples
+    (['1', '3'], 'xavier_normal', 16)
+    """
     for name, value in (("layers", layers), ("width", width), ("samples", samples)):
         _positive(name, value)
     scheme = get(init)

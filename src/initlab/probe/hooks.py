@@ -161,6 +161,7 @@ class Collector:
         self.handles.clear()
 
     def remove(self) -> None:
+        """Remove the hooks and drop the open collection, if any."""
         self.detach()
         self.open = None
 
@@ -181,6 +182,7 @@ class Collector:
             self.open.record_calls = False
 
     def close(self) -> Collection | None:
+        """End the open collection and return it (None when none is open)."""
         done, self.open = self.open, None
         return done
 

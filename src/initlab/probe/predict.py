@@ -14,10 +14,6 @@ log-variance takes a random walk of about ``sqrt(2 / width)`` per layer once the
 representations align, so the band is ``q * exp(+-band * sqrt(sum_l 2 / width_l))``
 (band = 2: about 95% of single networks). A measurement outside the band is a real effect,
 inside it may be finite-width noise.
-
->>> [round(p.variance, 4) for p in predict_stack([Step("0", "weight", 2.0, width=100),
-...                                              Step("1", "activation", activation="relu")])]
-[2.0, 0.6817]
 """
 
 from __future__ import annotations
@@ -100,6 +96,10 @@ def predict_stack(
     """Run the variance recurrence through ``steps``; one prediction per step.
 
     ``input_second_moment`` is E[x^2] of the stack's input (1 for N(0, 1) inputs).
+
+    >>> steps = [Step("0", "weight", 2.0, width=100), Step("1", "activation", activation="relu")]
+    >>> [(p.name, round(p.variance, 4)) for p in predict_stack(steps)]
+    [('0', 2.0), ('1', 0.6817)]
     """
     m2 = float(input_second_moment)  # E[y^2] flowing into the next weight layer
     q = m2  # pre-activation variance flowing into the next activation

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
 from initlab.results.probe_records import Finding, LayerStats, ProbeRecord, WeightGrad
 
 
@@ -14,6 +18,16 @@ class ProbeReport:
 
     ``report.layers`` lists :class:`LayerStats` in call order, ``report.findings`` the
     diagnosis (empty when nothing looks wrong), ``report.print()`` shows both.
+
+    >>> import torch, initlab
+    >>> model = torch.nn.Sequential(torch.nn.Linear(16, 16), torch.nn.Tanh())
+    >>> _ = initlab.init_(model, "normal:std=1", generator=torch.Generator().manual_seed(0))
+    >>> x = torch.randn(256, 16, generator=torch.Generator().manual_seed(1))
+    >>> report = initlab.probe(model, x)
+    >>> report
+    ProbeReport(2 layers, 256 samples: saturated)
+    >>> [(x.name, x.kind) for x in report.layers], report.findings[0].layer
+    ([('0', 'linear'), ('1', 'activation')], '1')
     """
 
     def __init__(self, record: ProbeRecord) -> None:
@@ -21,27 +35,34 @@ class ProbeReport:
 
     @property
     def layers(self) -> list[LayerStats]:
+        """One :class:`LayerStats` per probed layer, in call order."""
         return self.record.layers
 
     @property
     def findings(self) -> list[Finding]:
+        """The diagnosis: one finding per rule that fired (empty: no warning)."""
         return self.record.findings
 
     @property
     def weight_grads(self) -> list[WeightGrad]:
+        """Gradient statistics per weight (empty without ``loss_fn``)."""
         return self.record.weight_grads
 
     @property
     def notes(self) -> list[str]:
+        """What the probe could not see or had to assume."""
         return self.record.notes
 
     def layer(self, name: str) -> LayerStats:
+        """The statistics of layer ``name``; a KeyError listing the names when there is none."""
         return self.record.layer(name)
 
     def to_record(self) -> ProbeRecord:
+        """The plain :class:`ProbeRecord` (no torch in it)."""
         return self.record
 
     def to_dict(self) -> dict:
+        """The record as plain JSON-able data."""
         return self.record.to_dict()
 
     def diagnosis(self) -> list[str]:
@@ -50,8 +71,6 @@ class ProbeReport:
 
     def table(self, title: str = "initlab probe"):
         """A rich Table: one row per layer in call order."""
-        from rich.table import Table
-
         t = Table(
             title=title,
             caption="band: std of ~95% of single finite-width nets; sat/dead: "
@@ -84,8 +103,6 @@ class ProbeReport:
         return t
 
     def __rich_console__(self, console, options):
-        from rich.markup import escape
-
         yield self.table()
         for note in self.notes:
             yield f"[dim]note:[/] {escape(note)}"
@@ -95,8 +112,7 @@ class ProbeReport:
             yield f"[yellow]{escape(f.kind)}[/]: {escape(f.message)} [dim]Try:[/] {escape(f.fix)}"
 
     def print(self) -> None:
-        from rich.console import Console
-
+        """Print the table, the notes and the diagnosis to the terminal."""
         Console().print(self)
 
     def __repr__(self) -> str:

@@ -71,10 +71,12 @@ class Moments:
 
     @property
     def var(self) -> float:
+        """Population variance of the values seen (NaN before any)."""
         return self.m2 / self.count if self.count else math.nan
 
     @property
     def std(self) -> float:
+        """Square root of :attr:`var` (NaN before any value)."""
         return math.sqrt(self.var) if self.count else math.nan
 
 
@@ -92,6 +94,7 @@ class FixedHistogram:
         self.overflow = 0
 
     def update(self, x: torch.Tensor) -> None:
+        """Count the values of ``x`` into the bins; those outside [lo, hi] go to under/overflow."""
         flat = x.reshape(-1)
         for start in range(0, flat.numel(), _HISTC_CHUNK):
             part = flat[start : start + _HISTC_CHUNK]
@@ -101,6 +104,7 @@ class FixedHistogram:
         self.overflow += int(torch.count_nonzero(flat > self.hi))
 
     def to_record(self, nonfinite: int = 0) -> Histogram:
+        """The counts as a plain Histogram, with ``nonfinite`` values counted apart."""
         return Histogram(
             self.lo, self.hi, list(self.counts),
             self.underflow, self.overflow, nonfinite,
@@ -234,6 +238,7 @@ class GradStats:
         self.batches = 0
 
     def update(self, g: torch.Tensor) -> None:
+        """Fold one batch's gradient into the moments and the squared-norm sum."""
         g = g.detach().float()
         self.moments.update(g.reshape(-1))
         self.sq_norms += float(g.pow(2).sum(dtype=torch.float64))
@@ -241,8 +246,10 @@ class GradStats:
 
     @property
     def std(self) -> float | None:
+        """Std of the gradient entries over every batch (None before any)."""
         return self.moments.std if self.batches else None
 
     @property
     def norm(self) -> float | None:
+        """Root mean square over batches of the gradient norm (None before any)."""
         return math.sqrt(self.sq_norms / self.batches) if self.batches else None

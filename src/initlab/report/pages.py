@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from initlab.report import render, sweep_report, width_report  # modules: tests patch them
 from initlab.results.store import Store
 
 
@@ -32,13 +33,7 @@ def render_page(run_dir: str | Path, out: str | Path | None = None) -> Path:
     run_dir = Path(run_dir)
     kind = page_kind(run_dir)
     if kind == "sweep":
-        from initlab.report.sweep_report import render_sweep_report
-
-        return render_sweep_report(run_dir, out)
+        return sweep_report.render_sweep_report(run_dir, out)
     if kind == "width":
-        from initlab.report.width_report import render_width_report
-
-        return render_width_report(run_dir, out)
-    from initlab.report.render import render_report
-
-    return render_report(run_dir, out)
+        return width_report.render_width_report(run_dir, out)
+    return render.render_report(run_dir, out)

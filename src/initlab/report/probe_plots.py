@@ -1,8 +1,8 @@
 """Probe figures for the report: per-layer activation and gradient std per group.
 
 Works on the plain :class:`~initlab.results.probe_records.ProbeRecord` dataclasses (or their
-dict form when the probe records module is absent). Histogram grids come from
-``initlab.report.histograms`` (written by the probe side) when that module exists.
+dict form, which the store gives for a kind it does not know). Histogram grids come from
+``initlab.report.histograms``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from initlab.report import histograms
 from initlab.report.plots import color, log_axis, plain, plot_style, svg_bytes
 
 
@@ -89,10 +90,6 @@ def histogram_figures(
     """(title, mime type, image bytes) of activation-histogram figures, drawn by the probe
     side's ``initlab.report.histograms``: its grid of stored ``HistogramRun`` records, then
     one row of per-layer panels per group (its first seed's probe at initialization)."""
-    try:
-        from initlab.report import histograms
-    except ImportError:  # the probe side is optional: the report works without it
-        return []
     figures = list(histograms.report_figures(probes))
     for label, records in (groups or {}).items():
         record = records[0]

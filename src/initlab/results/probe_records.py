@@ -23,11 +23,13 @@ class Histogram:
 
     @property
     def edges(self) -> list[float]:
+        """The bins + 1 bin edges, evenly spaced from lo to hi."""
         n = len(self.counts)
         return [self.lo + (self.hi - self.lo) * i / n for i in range(n + 1)]
 
     @property
     def total(self) -> int:
+        """Every value counted: in the bins, under or over the range, or not finite."""
         return sum(self.counts) + self.underflow + self.overflow + self.nonfinite
 
 
@@ -70,10 +72,12 @@ class LayerStats:
 
     @property
     def var(self) -> float:
+        """``std`` squared."""
         return self.std * self.std
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LayerStats:
+        """Rebuild from plain data (``asdict`` of a LayerStats)."""
         d = dict(d)
         if d.get("histogram") is not None:
             d["histogram"] = Histogram(**d["histogram"])
@@ -118,19 +122,23 @@ class ProbeRecord:
     step: int | None = None  # training step, for records taken by watch()
 
     def layer(self, name: str) -> LayerStats:
+        """The statistics of layer ``name``; a KeyError listing the names when there is none."""
         for layer in self.layers:
             if layer.name == name:
                 return layer
         raise KeyError(f"no layer {name!r} in this probe; have {[x.name for x in self.layers]}")
 
     def of_kind(self, kind: str) -> list[LayerStats]:
+        """The layers of one ``kind`` (``activation``, ``linear``, ``conv``...), in call order."""
         return [x for x in self.layers if x.kind == kind]
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data; :meth:`from_dict` rebuilds the record."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ProbeRecord:
+        """Rebuild a record from :meth:`to_dict` data."""
         d = dict(d)
         d["layers"] = [LayerStats.from_dict(x) for x in d.get("layers", [])]
         d["weight_grads"] = [WeightGrad(**x) for x in d.get("weight_grads", [])]
@@ -147,6 +155,7 @@ class WatchHistory:
 
     @property
     def steps(self) -> list[int]:
+        """The training step of each record (0 when a record has none)."""
         return [int(r.step or 0) for r in self.records]
 
     def series(self, layer: str, stat: str = "std") -> tuple[list[int], list[float | None]]:
@@ -160,10 +169,12 @@ class WatchHistory:
         return steps, values
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data; :meth:`from_dict` rebuilds the history."""
         return {"every": self.every, "records": [r.to_dict() for r in self.records]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> WatchHistory:
+        """Rebuild a history from :meth:`to_dict` data."""
         return cls(d["every"], [ProbeRecord.from_dict(r) for r in d.get("records", [])])
 
 
@@ -181,13 +192,16 @@ class HistogramRun:
     probe: ProbeRecord
 
     def activation_layers(self) -> list[LayerStats]:
+        """The statistics of the activation layers, in order."""
         return self.probe.of_kind("activation")
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data; :meth:`from_dict` rebuilds the run."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HistogramRun:
+        """Rebuild a run from :meth:`to_dict` data."""
         d = dict(d)
         d["probe"] = ProbeRecord.from_dict(d["probe"])
         return cls(**d)

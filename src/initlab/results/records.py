@@ -34,13 +34,16 @@ class RunConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data; :meth:`key` hashes it."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        """Rebuild a config from :meth:`to_dict` data."""
         return cls(**d)
 
     def key(self) -> str:
+        """16 hex digits of the sha256 of the sorted JSON: the run's id in a results store."""
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -54,6 +57,7 @@ class MetricSeries:
     values: list[float] = field(default_factory=list)
 
     def append(self, step: int, value: float) -> None:
+        """Add ``value`` at ``step``."""
         self.steps.append(int(step))
         self.values.append(float(value))
 
@@ -84,15 +88,18 @@ class RunRecord:
 
     @property
     def key(self) -> str:
+        """The key of the run's config."""
         return self.config.key()
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data, with the key."""
         d = asdict(self)
         d["key"] = self.key
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunRecord:
+        """Rebuild a record from :meth:`to_dict` data (the key is recomputed from the config)."""
         d = dict(d)
         d.pop("key", None)
         d["config"] = RunConfig.from_dict(d["config"])
@@ -124,4 +131,5 @@ class InitSummary:
     stopped: int = 0  # runs ended by early stopping
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data."""
         return asdict(self)

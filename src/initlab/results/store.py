@@ -30,6 +30,7 @@ from typing import Any
 
 from initlab.atomic import atomic_write_json
 from initlab.errors import DataError
+from initlab.results import probe_records
 from initlab.results.records import InitSummary, MetricSeries, RunConfig, RunRecord
 from initlab.results.summary import summary_from_dict, summary_json
 
@@ -344,10 +345,6 @@ def _to_sql(value: float) -> float | None:
 
 
 def _rebuild_probe(kind: str, fields: dict[str, Any]) -> Any:
-    try:
-        from initlab.results import probe_records
-    except ImportError:  # the probe records module is optional
-        return {"kind": kind, **fields}
     cls = getattr(probe_records, kind, None)
     if cls is None or not dataclasses.is_dataclass(cls):
         return {"kind": kind, **fields}

@@ -50,6 +50,7 @@ class CellBest:
     diverged: int
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data; a non-finite ``val_loss`` becomes None."""
         d = asdict(self)
         d["val_loss"] = _json_number(self.val_loss)
         return d

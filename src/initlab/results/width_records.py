@@ -45,13 +45,16 @@ class CoordCheck:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CoordCheck:
+        """Rebuild from stored data (a ``kind`` key is dropped)."""
         d = {k: v for k, v in d.items() if k != "kind"}
         return cls(**d)
 
     def label(self, layer: str) -> str:
+        """The layer with its kind, e.g. ``0 (input)``."""
         return f"{layer} ({self.kinds[self.layers.index(layer)]})"
 
     def seed_values(self, layer: str, step: int, width_index: int) -> list[float]:
+        """One value per seed: ``layer`` after ``step`` steps at width ``widths[width_index]``."""
         li, ti = self.layers.index(layer), self.steps.index(step)
         return [float(v[ti][li]) for v in self.values[width_index]]
 
@@ -134,6 +137,7 @@ class TransferPoint:
 
     @property
     def mean(self) -> float:
+        """Mean over the seeds; inf when any seed diverged."""
         return _mean(self.values) if all(math.isfinite(v) for v in self.values) else math.inf
 
 

@@ -45,6 +45,8 @@ class TrainControls:
         return isinstance(schedules.get(self.schedule), schedules.Plateau)
 
     def to_extra(self) -> dict[str, Any]:
+        """The controls that differ from the defaults, in canonical spelling, as plain data for
+        ``RunConfig.extra``."""
         c = self.canonical()
         out: dict[str, Any] = {}
         if c.schedule != "constant":
@@ -56,6 +58,7 @@ class TrainControls:
 
     @classmethod
     def from_extra(cls, extra: dict[str, Any]) -> TrainControls:
+        """The controls stored in ``RunConfig.extra`` (missing keys: the defaults), canonical."""
         return cls(
             schedule=extra.get("schedule", "constant"),
             regularization=Regularization.from_extra(extra),

@@ -34,6 +34,7 @@ class StopState:
 
     @property
     def stopped(self) -> bool:
+        """Has the model stopped?"""
         return self.stopped_step is not None
 
 
@@ -78,6 +79,7 @@ class EarlyStopping(_Base):
         return "max" if self.monitor.endswith("acc") else "min"
 
     def start(self) -> StopState:
+        """The state before the first evaluation: no best value yet."""
         return StopState(best=math.inf if self.direction == "min" else -math.inf)
 
     def update(self, state: StopState, value: float, step: int) -> StopState:

@@ -52,6 +52,8 @@ class FrozenMembers:
         return torch.where(alive, losses, torch.zeros_like(losses)).sum()
 
     def zero_grads(self) -> None:
+        """Zero the frozen members' gradients before the optimizer step (:meth:`restore` then
+        undoes what momentum or weight decay still moves)."""
         if not self.members:
             return
         index = torch.tensor(self.members, device=self.device)
@@ -78,6 +80,7 @@ class BestWeights:
         self.tensors = {n: t.detach().clone() for n, t in _all(stack).items()}
 
     def keep(self, k: int) -> None:
+        """Keep member ``k``'s current weights (and buffers) as its best."""
         with torch.no_grad():
             for n, t in _all(self.stack).items():
                 self.tensors[n][k].copy_(t[k])
@@ -92,9 +95,11 @@ class BestWeights:
                     t[k].copy_(self.tensors[n][k])
 
     def checkpoint(self) -> dict[str, torch.Tensor]:
+        """The kept weights as checkpoint tensors named ``best.<name>``."""
         return {f"best.{n}": t for n, t in self.tensors.items()}
 
     def load(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Load the kept weights from :meth:`checkpoint` tensors."""
         with torch.no_grad():
             for n, t in self.tensors.items():
                 t.copy_(tensors[f"best.{n}"])

@@ -46,15 +46,18 @@ class History:
         return len(self.lr)
 
     def record_step(self, losses: torch.Tensor, lr: float) -> None:
+        """Record one step's per-member train losses (left on the device) and its LR."""
         self.train_loss[self.done] = losses.detach()  # stays on the device: no sync
         self.lr.append(float(lr))
 
     def record_eval(self, step: int, values: torch.Tensor) -> None:
+        """Record one evaluation at ``step``: the (4, K) values of EVAL_METRICS."""
         self.eval_steps.append(int(step))
         self.evals.append(values.to(torch.float64))
 
     # -- checkpoints -----------------------------------------------------------------------
     def tensors(self) -> dict[str, torch.Tensor]:
+        """Everything recorded so far as named tensors, for a checkpoint."""
         out = {
             "history.train_loss": self.train_loss[: self.done],
             "history.lr": torch.tensor(self.lr, dtype=torch.float64),
@@ -69,6 +72,7 @@ class History:
         return out
 
     def load(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what :meth:`tensors` saved."""
         done = tensors["history.lr"].numel()
         self.train_loss[:done] = tensors["history.train_loss"].to(self.device)
         self.lr = tensors["history.lr"].tolist()

@@ -57,6 +57,8 @@ class BatchOrder:
         self._perms = torch.empty(0)
 
     def permutation(self, seed: int, epoch: int) -> torch.Tensor:
+        """The order of the training examples in ``epoch``, from a generator keyed by
+        (``seed``, ``epoch``)."""
         g = torch.Generator().manual_seed(derive_seed("batches", seed, epoch))
         return torch.randperm(self.n, generator=g)
 

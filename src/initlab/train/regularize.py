@@ -58,10 +58,12 @@ class Regularization:
 
     @property
     def active(self) -> bool:
+        """Is any penalty or decay set?"""
         return any(getattr(self, f.name) for f in fields(self) if f.name != "activity_layers")
 
     @property
     def activity(self) -> bool:
+        """Is an activity penalty set (the trainer then keeps the activations)?"""
         return bool(self.activity_l1 or self.activity_l2)
 
     def to_extra(self) -> dict[str, Any]:
@@ -77,6 +79,7 @@ class Regularization:
 
     @classmethod
     def from_extra(cls, extra: dict[str, Any]) -> Regularization:
+        """The settings stored in ``RunConfig.extra`` (other keys ignored)."""
         keys = {f.name for f in fields(cls)}
         values = {k: v for k, v in extra.items() if k in keys}
         if values.get("activity_layers") is not None:

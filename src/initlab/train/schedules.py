@@ -28,6 +28,8 @@ class Schedule(Configurable):
         raise NotImplementedError
 
     def multiplier(self, step: int) -> float:
+        """The factor on the base LR at 0-based ``step``: linear warmup over ``warmup_steps``,
+        then the schedule from its start."""
         w = self.warmup_steps
         if step < w:
             return (step + 1) / w
@@ -54,6 +56,7 @@ def get(spec) -> Schedule:
 
 
 def names() -> list[str]:
+    """The schedule names, sorted."""
     return REGISTRY.names()
 
 
@@ -189,6 +192,7 @@ class Plateau(Schedule):
         return 1.0
 
     def start(self, base_lr: float) -> PlateauState:
+        """The state before the first evaluation: LR ``base_lr``, no best value yet."""
         best = math.inf if self.mode == "min" else -math.inf
         return PlateauState(lr=base_lr, best=best)
 

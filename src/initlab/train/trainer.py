@@ -200,6 +200,10 @@ class StackRun:
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self, on_step=None, checkpoint_path=None, checkpoint_every=None) -> list[RunRecord]:
+        """Train every member to the end and return one RunRecord each, in the members' order.
+
+        Resumes from ``checkpoint_path`` when it exists and saves it every ``checkpoint_every``
+        steps and at the end."""
         if checkpoint_path is not None and Path(checkpoint_path).exists():
             resume_stack_run(self, checkpoint_path)
         chunk = eval_chunk_size(self.stack)

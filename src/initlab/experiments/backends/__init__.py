@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from initlab.errors import ConfigError, unknown_name
+from initlab.experiments.compare import run_configs, train_runs
+from initlab.experiments.config import CompareConfig
 
 if TYPE_CHECKING:
     from initlab.experiments.sweep import Job
@@ -30,7 +32,9 @@ class Backend(Protocol):
     workers: int | None
     retried: int | None  # retries this backend made (None: the backend does not say)
 
-    def run(self, jobs: Sequence[Job], on_result: OnResult) -> None: ...
+    def run(self, jobs: Sequence[Job], on_result: OnResult) -> None:
+        """Train every job; call ``on_result(job, records, error)`` once per job as it ends
+        (``records`` None and ``error`` a line when it failed after its retries)."""
 
 
 def get_backend(
@@ -45,11 +49,12 @@ def get_backend(
     if name == "local":
         if address is not None:
             raise ConfigError("--address joins a Ray cluster; use it with --backend ray.")
+        # lazy: cycle, local.py imports this module (TODO(issue 18): a backends/base.py)
         from initlab.experiments.backends.local import LocalBackend
 
         return LocalBackend(workers=workers, threads=threads, max_retries=max_retries)
     if name == "ray":
-        from initlab.experiments.backends.ray import RayBackend
+        from initlab.experiments.backends.ray import RayBackend  # lazy: cycle, as local.py
 
         return RayBackend(workers=workers, threads=threads, address=address,
                           max_retries=max_retries)  # fmt: skip
@@ -64,9 +69,6 @@ def run_job(config: dict[str, Any], data: Any = None) -> list[dict[str, Any]]:
     (Ray passes it from the object store); without it the worker loads ``config["dataset"]``
     (once per worker process: datasets are cached).
     """
-    from initlab.experiments.compare import run_configs, train_runs
-    from initlab.experiments.config import CompareConfig
-
     cfg = CompareConfig(**config)
     return [r.to_dict() for r in train_runs(cfg, run_configs(cfg), data=data)]
 

@@ -21,6 +21,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+import torch
+
 from initlab.experiments.backends import MAX_RETRIES, OnResult, error_line, run_job
 
 _started: Any = None  # in a worker: the queue it reports job starts on
@@ -28,8 +30,6 @@ _started: Any = None  # in a worker: the queue it reports job starts on
 
 def _init_worker(threads: int, started: Any) -> None:
     global _started
-    import torch
-
     torch.set_num_threads(threads)
     _started = started
 
