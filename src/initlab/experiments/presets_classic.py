@@ -29,6 +29,7 @@ def _compare(out: Path, progress, report: bool = True, **options):
     "MNIST 784-100x4-10 ReLU, batch 128, 2,000 SGD steps lr 0.01: std 0.01 vs sqrt(1/n) vs He",
 )
 def saito_init_compare(out: Path, quick: bool = False, progress=None):
+    """The classic grid: std 0.01 vs LeCun vs He on the 4-layer ReLU MLP (quick: fewer steps)."""
     return _compare(
         out, progress, name="saito-init-compare", dataset="mnist", arch="mlp:100x4",
         activation="relu", inits=["normal:std=0.01", "lecun_normal", "he_normal"],
@@ -42,6 +43,7 @@ def saito_init_compare(out: Path, quick: bool = False, progress=None):
     "784-256-256-10 ReLU, Adam lr 1e-3, batch 100, 15 epochs: xavier_uniform vs torch_default vs He",
 )
 def pytorch_mnist_xavier(out: Path, quick: bool = False, progress=None):
+    """The PyTorch MNIST tutorial net with Adam: xavier_uniform vs torch_default vs He."""
     steps_per_epoch = 55_000 // 100  # the training split without the validation carve-out
     return _compare(
         out, progress, name="pytorch-mnist-xavier", dataset="mnist", arch="mlp:256,256",
@@ -57,6 +59,7 @@ def pytorch_mnist_xavier(out: Path, quick: bool = False, progress=None):
     in_demo=False,
 )
 def deep_relu(out: Path, quick: bool = False, progress=None):
+    """A 30-layer ReLU MLP: sqrt(1/n) vanishes, He trains; prints both final losses."""
     result = _compare(
         out, progress, name="deep-relu", dataset="mnist", arch="mlp:100x30", activation="relu",
         inits=["lecun_normal", "he_normal"], seeds=1 if quick else 3, optimizer="sgd", lr=0.01,
@@ -79,6 +82,7 @@ class HistogramResult:
     report_path: Path | None
 
     def print(self, console) -> None:
+        """Print each run's per-layer std and its diagnosis, one line per activation/init."""
         for run in self.runs:
             stds = ", ".join(f"{x.std:.3g}" for x in run.activation_layers())
             kinds = ", ".join(sorted({f.kind for f in run.probe.findings})) or "no warning"
@@ -95,6 +99,7 @@ class HistogramResult:
     "sqrt(1/n), sqrt(2/n): per-layer activation histograms",
 )
 def activation_histograms(out: Path, quick: bool = False, progress=None):
+    """The course-notes histograms: 3 activations x 4 inits x 5 layers, probed at init."""
     inits = ["normal:std=1", "normal:std=0.01", "lecun_normal", "he_normal"]
     runs = histogram_grid(inits, ["sigmoid", "tanh", "relu"], layers=5, width=100, samples=1000)
     out.mkdir(parents=True, exist_ok=True)
@@ -130,6 +135,7 @@ def _render(run_dir: Path) -> Path | None:
     in_demo=False,
 )
 def dbn_vs_modern(out: Path, quick: bool = False, progress=None):
+    """Hinton's DBN pretraining then SGD fine-tuning against He and LeCun from scratch."""
     # pretraining sees the first 10,000 training images only (see train.trainer._init_data)
     epochs = 1 if quick else 3
     return _compare(
@@ -165,6 +171,7 @@ def _growth_line(arch: str, init: str, width: int) -> str:
     in_demo=False,
 )
 def residual_depth(out: Path, quick: bool = False, progress=None):
+    """Residual MLPs at growing depth: He vs fixup/skipinit/zero_last_gamma, growth and curves."""
     width, depths = 64, (10, 50) if quick else (10, 50, 100)
     parts, lines = [], []
     for depth in depths:

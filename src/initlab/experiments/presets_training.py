@@ -79,6 +79,7 @@ REGULARIZERS = (
     in_demo=True,
 )
 def regularization(out: Path, quick: bool = False, progress=None, dataset: str | None = None):
+    """None / L2 / L1 / dropout / early stopping side by side (quick: MNIST, fewer epochs)."""
     dataset = dataset or ("mnist" if quick else "fashion-mnist")  # the demo: bundled data
     try:
         load(dataset)
@@ -113,6 +114,7 @@ def _schedules(steps: int) -> tuple:
     "vs cosine vs cosine with warm restarts",
 )
 def lr_schedules(out: Path, quick: bool = False, progress=None, dataset: str | None = None):
+    """Constant vs step vs cosine vs cosine with warm restarts, same init and optimizer."""
     steps = 300 if quick else 2000
     base = dict(
         dataset=dataset or "mnist", arch="mlp:100x4", activation="relu", inits=["he_normal"],

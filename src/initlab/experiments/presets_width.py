@@ -48,6 +48,7 @@ class TransferResult:
     wall_time: float
 
     def print(self, console) -> None:
+        """Print the diagnosis lines: where the best learning rate moves with width."""
         for line in self.diagnosis:
             console.print(line)
         console.print(f"{self.trained} runs trained in {self.wall_time:.0f} s")
@@ -137,6 +138,7 @@ def width_transfer(
     in_demo=False,
 )
 def width_transfer_preset(out: Path, quick: bool = False, progress=None):
+    """Best learning rate against width under SP vs muP (quick: 2 widths, 1 seed)."""
     if quick:
         return width_transfer(out, widths=(64, 256), lrs=LRS[1::2], steps=100, seeds=1,
                               progress=progress)  # fmt: skip
