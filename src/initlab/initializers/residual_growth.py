@@ -30,6 +30,7 @@ from torch import fx, nn
 
 from initlab.errors import InitSpecError
 from initlab.initializers.residual_blocks import Discovery, find_blocks
+from initlab.initializers.residual_record import restored_state
 
 
 @dataclass
@@ -122,14 +123,12 @@ def variance_growth(
         if block.found_by == "fx":
             wanted.setdefault(block.skip_node, f"{block.name}:input")
             wanted[block.add_node] = block.name
-    flags = {m: m.training for m in model.modules()}
-    saved = [(b, b.detach().clone()) for b in model.buffers()]
     handles = _hooks(model, found, points)
     inputs = x if isinstance(x, tuple) else (x,)
     try:
-        if train is not None:
-            model.train(train)
-        with torch.no_grad():
+        with restored_state(model), torch.no_grad():
+            if train is not None:
+                model.train(train)
             if wanted:
                 _Recorder(found.graph_module, wanted, points).run(*inputs)
             else:
@@ -137,11 +136,6 @@ def variance_growth(
     finally:
         for h in handles:
             h.remove()
-        for m, flag in flags.items():
-            m.training = flag
-        with torch.no_grad():
-            for b, value in saved:
-                b.copy_(value)
     inputs_seen = [v for label, v in points if label.endswith(":input") and v is not None]
     outputs = [(label, v) for label, v in points if not label.endswith(":input") and v is not None]
     if not inputs_seen or not outputs:

@@ -19,7 +19,8 @@ Two ways, tried in order when ``fx.symbolic_trace`` fails:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 
 import torch
@@ -191,21 +192,30 @@ def record_graph(model: nn.Module, example_input) -> fx.Graph:
             handles.append(module.register_forward_pre_hook(recorder.pre_hook(name),
                                                             with_kwargs=True))  # fmt: skip
             handles.append(module.register_forward_hook(recorder.post_hook, with_kwargs=True))
-    flags = {m: m.training for m in model.modules()}
-    saved = [(b, b.detach().clone()) for b in model.buffers()]
     try:
-        model.eval()  # dropout would draw from the global RNG, batch norm update its statistics
-        with torch.no_grad(), recorder:
+        with restored_state(model), torch.no_grad(), recorder:
+            model.eval()  # dropout would draw from the global RNG, batch norm update its stats
             model(*args, **kwargs)
     finally:
         for h in handles:
             h.remove()
+    return recorder.graph
+
+
+@contextmanager
+def restored_state(model: nn.Module) -> Iterator[None]:
+    """Put every module's training flag and every buffer (BatchNorm running statistics) back
+    afterwards, so that a measuring forward pass does not change the model."""
+    flags = {m: m.training for m in model.modules()}
+    saved = [(b, b.detach().clone()) for b in model.buffers()]
+    try:
+        yield
+    finally:
         for m, flag in flags.items():
             m.training = flag
         with torch.no_grad():
             for b, value in saved:
                 b.copy_(value)
-    return recorder.graph
 
 
 def structure_blocks(model: nn.Module) -> tuple[list[ResidualBlock], list[str]]:
