@@ -1,7 +1,7 @@
 """The probe keeps O(layers x bins) numbers, never the activations: measured peak memory.
 
 A subprocess builds a 50-layer, 1024-wide ReLU MLP and feeds a batch of 512. Its peak
-resident memory (``ru_maxrss``) is read after plain forwards, after ``probe``, and after a
+resident memory (``VmHWM``) is read after plain forwards, after ``probe``, and after a
 naive hook that stores every layer output (the thing the probe must not do; its growth also
 shows the measurement sees activation-sized memory). Twice: with glibc's default heap (what a
 user gets, fragmentation included) and with large blocks forced onto mmap
@@ -21,13 +21,17 @@ import pytest
 
 SCRIPT = textwrap.dedent(
     """
-    import json, resource, torch
+    import json, torch
     from torch import nn
     import initlab
     from initlab.probe import probe
 
     def peak():
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+        # VmHWM: this process's own peak RSS. Not getrusage's ru_maxrss, which Linux carries
+        # over from the parent through fork + exec (pytest's own size would hide the growth).
+        with open("/proc/self/status") as status:
+            line = next(x for x in status if x.startswith("VmHWM:"))
+        return int(line.split()[1]) * 1024  # KiB
 
     depth, width, batch = 50, 1024, 512
     layers = []
