@@ -19,6 +19,7 @@ from torch import nn
 import initlab
 from initlab.errors import InitSpecError
 from initlab.initializers.residual_blocks import find_blocks
+from test_residual import Untraceable  # the same untraceable model as the plain residual tests
 
 transformers = pytest.importorskip("transformers")
 
@@ -189,15 +190,6 @@ def test_recording_leaves_the_model_as_it_was_and_takes_example_input():
     assert all(m.training for m in model.modules())
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert found.order[0] == "transformer.wte" and found.order[-1] == "lm_head"
-
-
-class Untraceable(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.branch = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8), nn.LayerNorm(8))
-
-    def forward(self, x):
-        return x + self.branch(x) if float(x.sum()) > -1e9 else x
 
 
 def test_example_input_finds_blocks_of_untraceable_plain_models():
