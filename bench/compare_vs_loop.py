@@ -1,6 +1,6 @@
 """compare-vs-loop: 5 inits x 5 seeds of the classic MNIST experiment, two ways, one process.
 
-* initlab: the stacked trainer (``initlab.train.train_stack``), all 25 models in one stack.
+* initlab: the stacked trainer (``initlab.train.train_members``), all 25 models in one stack.
 * baseline: the plain PyTorch loop a user would write: ``DataLoader`` over a
   ``TensorDataset``, ``nn.Sequential``, ``torch.optim.SGD``, ``loss.item()`` logged each
   step, one model after another.
@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import initlab
 from initlab.data import load
 from initlab.models import build
-from initlab.train import Member, init_generator, train_stack
+from initlab.train import Member, init_generator, train_members
 
 NAME = "compare-vs-loop"
 TARGET = ">= 3x (stretch 5x)"
@@ -78,7 +78,7 @@ def stacked(data, steps: int) -> tuple[float, dict[str, list[tuple[float, float]
     """All 25 models in one stack; returns (seconds, init -> [(loss, acc)])."""
     members = [Member(init, seed) for init in INITS for seed in range(SEEDS)]
     started = time.perf_counter()
-    records = train_stack(
+    records = train_members(
         members, data=data, arch=ARCH, activation="relu", optimizer="sgd", lr=LR,
         batch_size=BATCH, steps=steps, eval_every=None, target_loss=0.5,
     )  # fmt: skip
@@ -93,7 +93,7 @@ def measure(quick: bool = False) -> dict[str, float]:
     """Run both sides once (initlab first, so neither warms the other's caches unfairly)."""
     steps = 200 if quick else 2000
     data = load("mnist")
-    train_stack([Member("he_normal", 0)], data=data, arch=ARCH, activation="relu",
+    train_members([Member("he_normal", 0)], data=data, arch=ARCH, activation="relu",
                 optimizer="sgd", lr=LR, batch_size=BATCH, steps=2, eval_every=None,
                 target_loss=0.5)  # warm-up: one-time imports and allocator  # fmt: skip
     ours, our_results = stacked(data, steps)

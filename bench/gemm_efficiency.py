@@ -16,7 +16,7 @@ import torch
 from bench.common import Result, best_of
 from bench.compare_vs_loop import ARCH, BATCH, FLOPS_PER_STEP, INITS, LR, SEEDS
 from initlab.data import load
-from initlab.train import Member, train_stack
+from initlab.train import Member, train_members
 
 NAME = "gemm-efficiency"
 TARGET = ">= 50% of torch.mm peak"
@@ -44,7 +44,7 @@ def trainer_flops(data, steps: int, skip: int = 5) -> float:
             marks[step] = time.perf_counter()
 
     members = [Member(init, seed) for init in INITS for seed in range(SEEDS)]
-    train_stack(
+    train_members(
         members, data=data, arch=ARCH, activation="relu", optimizer="sgd", lr=LR,
         batch_size=BATCH, steps=steps, eval_every=None, target_loss=0.5, on_step=on_step,
     )  # fmt: skip

@@ -1,6 +1,6 @@
 """single-model: one 784-256-256-10 ReLU MLP, Adam lr 1e-3, batch 100, one epoch of MNIST.
 
-* initlab: ``train_stack`` with a single member (the stack of one).
+* initlab: ``train_members`` with a single member (the stack of one).
 * baseline: the well-known PyTorch tutorial loop: ``DataLoader(shuffle=True)`` over a
   ``TensorDataset``, ``nn.Sequential``, ``torch.optim.Adam``, ``zero_grad`` / ``backward``
   / ``step``, ``loss.item()`` each step, then a test pass.
@@ -25,7 +25,7 @@ import initlab
 from bench.common import Result
 from initlab.data import load
 from initlab.models import build
-from initlab.train import Member, init_generator, train_stack
+from initlab.train import Member, init_generator, train_members
 from initlab.train.randomness import BatchOrder
 
 NAME = "single-model"
@@ -78,7 +78,7 @@ def baseline(data, steps: int, same_order: bool = False) -> tuple[float, float]:
 
 def stacked(data, steps: int) -> tuple[float, float]:
     started = time.perf_counter()
-    (record,) = train_stack(
+    (record,) = train_members(
         [Member(INIT, 0)], data=data, arch=ARCH, activation="relu", optimizer="adam", lr=LR,
         batch_size=BATCH, steps=steps, eval_every=None, target_loss=0.5,
     )  # fmt: skip

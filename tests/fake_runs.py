@@ -10,13 +10,14 @@ import math
 
 import numpy as np
 
-from initlab.results.records import MetricSeries, RunConfig, RunRecord
+from initlab.results.records import MetricSeries, RunRecord
+from initlab.runspec import RunSpec
 
 DEFAULT_INITS = ("normal:std=0.01", "lecun_normal", "he_normal")
 
 
-def make_config(init: str, seed: int, steps: int = 200, **extra: object) -> RunConfig:
-    return RunConfig(
+def make_config(init: str, seed: int, steps: int = 200, **extra: object) -> RunSpec:
+    return RunSpec(
         dataset="digits",
         arch="mlp:32x2",
         activation="relu",

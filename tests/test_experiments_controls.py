@@ -8,7 +8,7 @@ import pytest
 
 import initlab
 from initlab.cli import main
-from initlab.experiments.compare import run_configs
+from initlab.experiments.compare import run_specs
 from initlab.experiments.config import CompareConfig, load_toml, make_config
 
 OPTIONS = dict(
@@ -28,11 +28,11 @@ CLI = [
 
 
 def test_cli_toml_and_python_give_the_same_runs(tmp_path, capsys):
-    python = run_configs(make_config(CompareConfig, **OPTIONS))
+    python = run_specs(make_config(CompareConfig, **OPTIONS))
     toml = tmp_path / "c.toml"
     toml.write_text("\n".join(f"{k} = {json.dumps(v).replace('true', 'true')}"
                               for k, v in OPTIONS.items()))  # fmt: skip
-    from_file = run_configs(load_toml(toml))
+    from_file = run_specs(load_toml(toml))
     assert [r.key() for r in from_file] == [r.key() for r in python]
     rc = python[0]
     assert rc.arch == "mlp:32,32,batchnorm=true,dropout=0.2,0.1"
@@ -51,8 +51,8 @@ def test_cli_toml_and_python_give_the_same_runs(tmp_path, capsys):
 
 
 def test_a_plain_run_keeps_its_old_key():
-    """Controls left at their defaults add nothing to RunConfig.extra."""
-    rc = run_configs(make_config(CompareConfig, dataset="digits", inits=["he_normal"]))[0]
+    """Controls left at their defaults add nothing to RunSpec.extra."""
+    rc = run_specs(make_config(CompareConfig, dataset="digits", inits=["he_normal"]))[0]
     assert rc.extra == {} and rc.arch == "mlp:100x4"
 
 

@@ -41,7 +41,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "initlab"
 
 # Bottom first: a part may import only parts of lower layers.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "atomic"),
+    ("errors", "atomic", "runspec"),
     ("specs",),
     ("registry",),
     ("initializers", "data", "results"),
@@ -63,20 +63,23 @@ RANK = {part: i for i, layer in enumerate(LAYERS) for part in layer}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "atomic": set(),
+    # the frozen run and stack specs: torch-free, at the bottom, consumed by train/results
+    "runspec": set(),
     "specs": {"errors"},
     "registry": {"errors", "specs"},
     "initializers": {"errors", "specs", "registry"},
     "data": {"errors", "atomic", "specs"},
-    "results": {"errors", "atomic"},
+    "results": {"errors", "atomic", "runspec"},
     "models": {"errors", "specs", "initializers"},
     "report": {"atomic", "results"},
     "probe": {"errors", "initializers", "models", "results"},
-    "train": {"errors", "atomic", "specs", "registry", "initializers", "data", "results", "models"},
+    "train": {"errors", "atomic", "runspec", "specs", "registry", "initializers", "data",
+              "results", "models"},
     # watch adapters for TensorBoard, Lightning and the HF Trainer: nothing imports them
     "integrations": {"probe", "results"},
     "experiments": {
-        "errors", "atomic", "specs", "initializers", "data", "results", "models", "report",
-        "probe", "train",
+        "errors", "atomic", "runspec", "specs", "initializers", "data", "results", "models",
+        "report", "probe", "train",
     },
     # thin commands: parse, call the library (experiments, or probe/report/... directly), print
     "cli": {
@@ -91,8 +94,8 @@ ALLOWED: dict[str, set[str]] = {
 NO_TORCH = ("results", "report")  # never import torch, not even inside a function
 TORCH_MODULES = ("torch", "torchvision", "functorch", "safetensors.torch")
 # parts that load without torch (checked by importing every module with torch blocked)
-TORCH_FREE_AT_IMPORT = ("__init__", "errors", "atomic", "specs", "registry", "results", "report",
-                        "cli")  # fmt: skip
+TORCH_FREE_AT_IMPORT = ("__init__", "errors", "atomic", "runspec", "specs", "registry", "results",
+                        "report", "cli")  # fmt: skip
 LAZY = re.compile(r"#\s*lazy:\s*\w")  # the comment that says why an import is not at the top
 
 FILES = sorted(SRC.rglob("*.py"))
@@ -427,9 +430,10 @@ class Block(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Block())
 from initlab.results.store import Store
 from initlab.report.render import render_report
-from initlab.results.records import RunConfig, RunRecord, MetricSeries
+from initlab.results.records import RunRecord, MetricSeries
+from initlab.runspec import RunSpec
 with Store.open(sys.argv[1]) as s:
-    cfg = RunConfig("digits", "mlp:8", "relu", "he_normal", 0, "sgd", 0.1, 8, 3)
+    cfg = RunSpec("digits", "mlp:8", "relu", "he_normal", 0, "sgd", 0.1, 8, 3)
     s.put_run(RunRecord(cfg, test_accuracy=0.5, metrics={"train_loss": MetricSeries("train_loss", [1, 2, 3], [2.0, 1.5, 1.0])}))
 print(render_report(sys.argv[1]))
 """

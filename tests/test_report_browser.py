@@ -130,10 +130,10 @@ def test_report_of_a_small_real_training_run(chromium, tmp_path):  # noqa: F811
     """Real training (digits, 4 models in one stack) through the store into the browser."""
     torch = pytest.importorskip("torch")
     from initlab.data.datasets import load
-    from initlab.train.trainer import Member, train_stack
+    from initlab.train.trainer import Member, train_members
 
     inits = ("normal:std=0.01", "he_normal")
-    records = train_stack(
+    records = train_members(
         [Member(i, s) for i in inits for s in range(2)],
         data=load("digits"),
         arch="mlp:32x2",

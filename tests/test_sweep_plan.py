@@ -7,10 +7,11 @@ import math
 import pytest
 
 from initlab.errors import ConfigError
-from initlab.experiments.compare import run_configs
+from initlab.experiments.compare import run_specs
 from initlab.experiments.sweep import load_sweep, log_range, parse_sweep
-from initlab.results.records import MetricSeries, RunConfig, RunRecord
+from initlab.results.records import MetricSeries, RunRecord
 from initlab.results.sweep_summary import best_per_cell
+from initlab.runspec import RunSpec
 from sweep_util import write_sweep
 
 
@@ -26,7 +27,7 @@ def test_planner_groups_the_grid_into_one_job_per_non_init_point(tmp_path):
         assert cfg.inits == ["lecun_normal", "xavier_normal", "he_normal"] and cfg.seeds == 3
         assert cfg.arch == f"mlp:16x{job.cell['depth']}" and cfg.lr == job.cell["lr"]
         assert cfg.threads == 1 and len(job.keys) == 9
-        assert list(job.keys) == [rc.key() for rc in run_configs(cfg)]
+        assert list(job.keys) == [rc.key() for rc in run_specs(cfg)]
     assert len({k for j in jobs for k in j.keys}) == 72 and len({j.id for j in jobs}) == 8
     # the thread count is not part of any run's identity
     assert [j.keys for j in sweep.plan(threads=4)] == [j.keys for j in jobs]
@@ -95,7 +96,7 @@ def test_file_errors_name_the_file(tmp_path):
 
 
 def _run(init, lr, seed, val, acc, status="finished"):
-    rc = RunConfig("digits", "mlp:8", "relu", init, seed, "sgd", lr, 8, 10)
+    rc = RunSpec("digits", "mlp:8", "relu", init, seed, "sgd", lr, 8, 10)
     series = {"val_loss": MetricSeries("val_loss", [5, 10], [9.0, val])}
     return RunRecord(rc, status=status, test_accuracy=acc, metrics=series)
 

@@ -7,14 +7,14 @@ import statistics
 import pytest
 
 from initlab.data import load
-from initlab.train import Member, train_stack
+from initlab.train import Member, train_members
 
 INITS = ("normal:std=0.01", "lecun_normal", "he_normal")
 
 
 @pytest.mark.slow
 def test_he_trains_and_tiny_normal_stalls():
-    records = train_stack(
+    records = train_members(
         [Member(init, seed) for init in INITS for seed in range(3)], data=load("mnist"),
         arch="mlp:100x4", activation="relu", optimizer="sgd", lr=0.01, batch_size=128,
         steps=2000, eval_every=500, target_loss=0.5,

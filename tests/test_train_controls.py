@@ -21,10 +21,16 @@ from initlab.train.controls import TrainControls
 from initlab.train.early_stopping import EarlyStopping
 from initlab.train.regularize import Regularization
 from initlab.train.schedules import get as get_schedule
-from initlab.train.trainer import StackRun, train_stack
+from initlab.train.stack_spec import stack_spec
+from initlab.train.trainer import StackRun, train_members
 
 BATCH, SEED = 32, 1
 INITS = ["lecun_normal", "he_normal", "xavier_uniform"]
+
+
+def stack_run(members, *, data, **settings) -> StackRun:
+    """The trainer's StackRun for ``members`` with ``settings``, through the spec edge."""
+    return StackRun(stack_spec(members, data=data, **settings), data)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -135,7 +141,7 @@ def test_stack_equals_plain_pytorch_loop(digits, case):
             "schedule": "constant", **CASES[case]}  # fmt: skip
     steps = 40
     controls = TrainControls(opts["schedule"], opts["reg"])
-    run = StackRun(
+    run = stack_run(
         [Member(i, SEED) for i in INITS], data=digits, arch=opts["arch"], activation="relu",
         optimizer=opts["optimizer"], lr=opts["lr"],
         batch_size=BATCH, steps=steps, eval_every=None, target_loss=0.5, controls=controls,
@@ -160,7 +166,7 @@ def test_penalties_change_the_gradient_by_exactly_their_term(digits, l1, l2):
     """One SGD step at lr 1: the weights move by exactly 2*l2*W + l1*sign(W) more."""
 
     def one_step(reg):
-        run = StackRun([Member("he_normal", 0), Member("lecun_normal", 0)], data=digits,
+        run = stack_run([Member("he_normal", 0), Member("lecun_normal", 0)], data=digits,
                        arch="mlp:16", activation="tanh", optimizer="sgd", lr=1.0, batch_size=16,
                        steps=1, eval_every=None, target_loss=0.5,
                        controls=TrainControls(regularization=reg))  # fmt: skip
@@ -199,7 +205,7 @@ def script_evaluations(monkeypatch, data, val_losses: list[list[float]]):
 
 
 def make_run(data, controls, steps, optimizer="adam", lr=1e-2):
-    return StackRun([Member("he_normal", 0), Member("lecun_normal", 0)], data=data,
+    return stack_run([Member("he_normal", 0), Member("lecun_normal", 0)], data=data,
                     arch="mlp:16,16", activation="relu", optimizer=optimizer, lr=lr,
                     batch_size=BATCH, steps=steps, eval_every=5, target_loss=0.5,
                     controls=controls)  # fmt: skip
@@ -256,7 +262,7 @@ def test_plateau_lrs_follow_torch_reduce_on_plateau(digits, monkeypatch):
     metric = [1.0, 1.0, 0.99995, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
     script_evaluations(monkeypatch, digits, [metric])
     spec = "plateau:patience=1,factor=0.5,warmup_steps=3"
-    run = StackRun([Member("he_normal", 0)], data=digits, arch="mlp:16", activation="relu",
+    run = stack_run([Member("he_normal", 0)], data=digits, arch="mlp:16", activation="relu",
                    optimizer="sgd", lr=0.1, batch_size=BATCH, steps=50, eval_every=5,
                    target_loss=0.5, controls=TrainControls(schedule=spec))  # fmt: skip
     lrs = run.run()[0].metrics["lr"].values
@@ -290,7 +296,7 @@ def test_early_stopped_run_resumes_to_the_same_records(digits, tmp_path):
                   batch_size=BATCH, steps=300, eval_every=10, target_loss=0.5,
                   controls=TrainControls(early_stopping="patience=1"))  # fmt: skip
     members = [Member("he_normal", 0), Member("lecun_normal", 1)]
-    whole = train_stack(members, **kwargs)
+    whole = train_members(members, **kwargs)
     stops = sorted(r.stopped_step for r in whole if r.stopped_step)
     assert len(stops) == 2 and stops[0] < stops[1]  # the premise: one stops before the other
     kill = stops[0] + 3
@@ -310,8 +316,8 @@ def test_early_stopped_run_resumes_to_the_same_records(digits, tmp_path):
 
     path = tmp_path / "ckpt.safetensors"
     with pytest.raises(Kill):
-        train_stack(members, **kwargs, on_step=kill_at, checkpoint_path=path, checkpoint_every=25)
-    resumed = train_stack(members, **kwargs, checkpoint_path=path, checkpoint_every=25)
+        train_members(members, **kwargs, on_step=kill_at, checkpoint_path=path, checkpoint_every=25)
+    resumed = train_members(members, **kwargs, checkpoint_path=path, checkpoint_every=25)
     for a, b in zip(whole, resumed, strict=True):
         da, db = a.to_dict(), b.to_dict()
         da.pop("wall_time"), db.pop("wall_time")

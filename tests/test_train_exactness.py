@@ -9,7 +9,7 @@ from torch import nn
 
 import initlab
 from initlab.data import load
-from initlab.train import BatchOrder, Member, init_generator, train_stack
+from initlab.train import BatchOrder, Member, init_generator, train_members
 
 STEPS, BATCH, SEED = 100, 64, 3
 
@@ -44,7 +44,7 @@ def test_stack_of_8_matches_plain_loop_at_every_step(optimizer, lr):
     data = load("mnist")
     inits = ["lecun_normal", "normal:std=0.01", "xavier_uniform", "he_normal", "orthogonal",
              "he_uniform", "lecun_uniform", "xavier_normal"]  # fmt: skip
-    records = train_stack(
+    records = train_members(
         [Member(init, SEED) for init in inits], data=data, arch="mlp:100x4", activation="relu",
         optimizer=optimizer, lr=lr, batch_size=BATCH, steps=STEPS, eval_every=None,
         target_loss=0.5,

@@ -10,7 +10,7 @@ import torch
 
 from initlab.data import load
 from initlab.errors import ConfigError
-from initlab.train import BatchOrder, Member, train_stack
+from initlab.train import BatchOrder, Member, train_members
 from initlab.train.checkpoint import load_checkpoint
 
 BLOBS = "blobs:features=8,classes=4"
@@ -25,7 +25,7 @@ def run(members, **overrides):
         batch_size=32, steps=60, eval_every=20, target_loss=0.5,
     )  # fmt: skip
     settings.update(overrides)
-    return train_stack(members, **settings)
+    return train_members(members, **settings)
 
 
 def losses(record):

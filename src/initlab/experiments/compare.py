@@ -5,8 +5,8 @@
 ...                          seeds=2, steps=200, out="runs/demo")  # doctest: +SKIP
 >>> print(result.summary_json()["inits"][1]["test_accuracy"]["mean"])  # doctest: +SKIP
 
-Each run is keyed by the hash of its resolved :class:`RunConfig`: running the same command again
-reuses finished runs and trains nothing; an interrupted stack resumes from its checkpoint.
+Each run is keyed by the hash of its :class:`~initlab.runspec.RunSpec`: running the same command
+again reuses finished runs and trains nothing; an interrupted stack resumes from its checkpoint.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ import torch
 from initlab.data.datasets import load
 from initlab.experiments.config import CompareConfig, make_config
 from initlab.report.render import render_report
-from initlab.results.records import InitSummary, RunConfig, RunRecord
+from initlab.results.records import InitSummary, RunRecord
 from initlab.results.store import Store, describe_environment
 from initlab.results.summary import summarize, summary_json
-from initlab.train.trainer import Member, train_stack
+from initlab.runspec import RunSpec, StackSpec
+from initlab.train.trainer import train_stack
 
 ProgressFn = Callable[[int, int], None]
 
@@ -61,11 +62,12 @@ class Comparison:
         return summary_json(self.summaries)
 
 
-def run_configs(config: CompareConfig) -> list[RunConfig]:
-    """One RunConfig per init x seed, in the order of ``config.inits`` then seed."""
+def run_specs(config: CompareConfig) -> list[RunSpec]:
+    """One RunSpec per init x seed, in the order of ``config.inits`` then seed: the settings
+    ``config`` checked and spelled canonically, once."""
     arch, extra = config.model_arch(), config.controls().to_extra()
     return [
-        RunConfig(
+        RunSpec(
             dataset=config.dataset,
             arch=arch,
             activation=config.activation,
@@ -83,6 +85,14 @@ def run_configs(config: CompareConfig) -> list[RunConfig]:
         for init in config.inits
         for seed in range(config.seeds)
     ]
+
+
+def stack_specs(config: CompareConfig, runs: list[RunSpec]) -> list[StackSpec]:
+    """The stacks ``runs`` train in: one, or one per run when the schedule is reduce-on-plateau
+    (each model needs its own LR)."""
+    if config.controls().per_model_lr:
+        return [StackSpec((rc,), device=config.device) for rc in runs]
+    return [StackSpec(tuple(runs), device=config.device)]
 
 
 def default_run_dir(config: CompareConfig) -> Path:
@@ -119,7 +129,7 @@ def compare(
         store.write_config(config.resolved())
         if config.name:
             store.put_meta("name", config.name)
-        runs = run_configs(config)
+        runs = run_specs(config)
         done = store.finished_keys()
         todo = [rc for rc in runs if rc.key() not in done]
         if todo:
@@ -146,7 +156,7 @@ def compare(
     return result
 
 
-def _train(config: CompareConfig, todo: list[RunConfig], run_dir: Path, progress):
+def _train(config: CompareConfig, todo: list[RunSpec], run_dir: Path, progress):
     """Train the runs still to do, checkpointing so a kill can resume."""
     stack_id = hashlib.sha256("".join(rc.key() for rc in todo).encode()).hexdigest()[:16]
     checkpoint = run_dir / "checkpoints" / f"stack-{stack_id}.safetensors"
@@ -155,14 +165,14 @@ def _train(config: CompareConfig, todo: list[RunConfig], run_dir: Path, progress
 
 def train_runs(
     config: CompareConfig,
-    runs: list[RunConfig],
+    runs: list[RunSpec],
     *,
     checkpoint: Path | None = None,
     progress: ProgressFn | None = None,
     data: Any = None,
 ) -> list[RunRecord]:
-    """Train ``runs`` (RunConfigs of ``config``, e.g. from :func:`run_configs`) as one stack
-    (one stack per run when the schedule is reduce-on-plateau: each model needs its own LR).
+    """Train ``runs`` (RunSpecs of ``config``, e.g. from :func:`run_specs`) in the stacks of
+    :func:`stack_specs`; the records carry the runs' specs, in the order given.
 
     The building block of ``compare`` and of sweeps: it reads nothing from and writes nothing
     to a results store. ``data`` (a loaded Dataset) skips loading ``config.dataset`` again.
@@ -172,50 +182,24 @@ def train_runs(
         torch.set_num_threads(config.threads)
     if data is None:
         data = load(config.dataset, data_dir=config.data_dir)
-    controls = config.controls()
-    # Reduce-on-plateau gives each model its own LR: such runs train in stacks of one.
-    stacks = [[rc] for rc in runs] if controls.per_model_lr else [runs]
+    stacks = stack_specs(config, runs)
     paths = (
         checkpoints(checkpoint, config, runs) if checkpoint is not None else [None] * len(stacks)
     )
     records = []
     total = len(stacks) * config.steps
-
-    for i, (stack, path) in enumerate(zip(stacks, paths, strict=True)):
+    for i, (spec, path) in enumerate(zip(stacks, paths, strict=True)):
         done = i * config.steps
         on_step = None if progress is None else (lambda s, n, d=done: progress(d + s, total))
-        records += _train_stack(config, stack, data, controls, on_step, path)
-    for record, rc in zip(records, runs, strict=True):
-        record.config = rc  # the key this command looks runs up by
+        records += train_stack(spec, data, on_step=on_step, checkpoint_path=path)
     return records
 
 
-def checkpoints(checkpoint: Path, config: CompareConfig, runs: list[RunConfig]) -> list[Path]:
+def checkpoints(checkpoint: Path, config: CompareConfig, runs: list[RunSpec]) -> list[Path]:
     """The checkpoint file of each stack ``train_runs`` trains ``runs`` in."""
     if not config.controls().per_model_lr:
         return [checkpoint]
     return [checkpoint.with_name(f"{checkpoint.stem}-{rc.key()}.safetensors") for rc in runs]
-
-
-def _train_stack(config, runs, data, controls, on_step, checkpoint):
-    return train_stack(
-        [Member(init=rc.init, seed=rc.seed) for rc in runs],
-        data=data,
-        arch=config.model_arch(),
-        activation=config.activation,
-        optimizer=config.optimizer,
-        lr=config.lr,
-        batch_size=config.batch_size,
-        steps=config.steps,
-        eval_every=config.eval_every,
-        target_loss=config.target_loss,
-        bias=config.bias,
-        device=config.device,
-        controls=controls,
-        on_step=on_step,
-        checkpoint_path=checkpoint,
-        checkpoint_every=max(config.steps // 10, 50),
-    )
 
 
 def _environment(config: CompareConfig) -> dict[str, Any]:

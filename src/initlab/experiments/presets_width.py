@@ -26,9 +26,10 @@ from initlab.data.datasets import load
 from initlab.experiments.preset_registry import preset
 from initlab.experiments.width_runs import WidthRun, width_arch
 from initlab.report.width_report import points_from_runs, render_width_report
-from initlab.results.records import MetricSeries, RunConfig, RunRecord
+from initlab.results.records import MetricSeries, RunRecord
 from initlab.results.store import Store, describe_environment
 from initlab.results.width_records import best_lrs, tail_mean, transfer_diagnosis
+from initlab.runspec import RunSpec
 
 ARCH = "initlab.models.mup:mlp:depth=2"
 WIDTHS = (64, 128, 256, 512, 1024)
@@ -57,8 +58,8 @@ class TransferResult:
             console.print(f"report: {self.report_path}")
 
 
-def _config(param, width, lr, seed, *, dataset, steps, batch_size, base_width, tail) -> RunConfig:
-    return RunConfig(
+def _config(param, width, lr, seed, *, dataset, steps, batch_size, base_width, tail) -> RunSpec:
+    return RunSpec(
         dataset=dataset, arch=width_arch(ARCH, width), activation="relu", init="auto",
         seed=seed, optimizer="adam", lr=float(lr), batch_size=batch_size, steps=steps,
         eval_every=steps, extra={"parametrization": param, "width": width,
@@ -66,7 +67,7 @@ def _config(param, width, lr, seed, *, dataset, steps, batch_size, base_width, t
     )  # fmt: skip
 
 
-def _train_one(cfg: RunConfig, data, base_width: int) -> RunRecord:
+def _train_one(cfg: RunSpec, data, base_width: int) -> RunRecord:
     start = time.perf_counter()
     run = WidthRun.build(
         ARCH, width=cfg.extra["width"], base_width=base_width, seed=cfg.seed, optimizer="adam",

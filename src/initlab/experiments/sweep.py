@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from initlab.errors import ConfigError, did_you_mean
-from initlab.experiments.compare import run_configs
+from initlab.experiments.compare import run_specs
 from initlab.experiments.config import CompareConfig, make_config, read_toml
-from initlab.results.records import RunConfig
+from initlab.runspec import RunSpec
 
 TOP_KEYS = ("name", "fixed", "axes")
 RANGE_KEYS = ("min", "max", "num", "scale")
@@ -57,7 +57,7 @@ class Job:
 
     cell: dict[str, Any]  # the value of every non-init axis, in file order
     config: dict[str, Any]  # CompareConfig.model_dump(): picklable for any backend
-    keys: tuple[str, ...]  # RunConfig keys of its inits x seeds, in run_configs order
+    keys: tuple[str, ...]  # RunSpec keys of its inits x seeds, in run_specs order
 
     @property
     def id(self) -> str:
@@ -72,9 +72,9 @@ class Job:
         """The CompareConfig the job trains, rebuilt from its plain data."""
         return CompareConfig(**self.config)
 
-    def compare_config_runs(self) -> list[RunConfig]:
+    def compare_config_runs(self) -> list[RunSpec]:
         """The RunConfigs of its inits x seeds (their keys are ``self.keys``)."""
-        return run_configs(self.compare_config())
+        return run_specs(self.compare_config())
 
 
 @dataclass
@@ -94,7 +94,7 @@ class Sweep:
             cell = dict(zip(self.axes, values))
             config = self._config(cell, threads)
             cell = {k: (v if k == DEPTH else getattr(config, k)) for k, v in cell.items()}
-            keys = tuple(rc.key() for rc in run_configs(config))
+            keys = tuple(rc.key() for rc in run_specs(config))
             jobs.append(Job(cell=cell, config=config.model_dump(), keys=keys))
         return jobs
 

@@ -1,7 +1,7 @@
 """Run a sweep: plan jobs, skip finished ones, hand the rest to a backend, store results.
 
 Only this driver writes the sweep's results store (one :class:`~initlab.results.store.Store`,
-runs keyed by ``RunConfig.key()``): each job's records are stored as the job finishes, so a
+runs keyed by ``RunSpec.key()``): each job's records are stored as the job finishes, so a
 killed sweep loses at most the jobs in flight, and rerunning it trains only what is missing.
 A job that keeps failing is stored as runs with status "failed" and its error; rerunning the
 sweep tries those again.

@@ -36,9 +36,9 @@ def group_labels(records: Sequence[RunRecord]) -> list[str]:
     """One label per record: its init spec, with ``[key=value, ...]`` appended for every
     config setting (other than init and seed) that is not the same across all records.
 
-    >>> from initlab.results.records import RunConfig
-    >>> a = RunRecord(RunConfig("digits", "mlp:8", "relu", "he_normal", 0, "sgd", 0.1, 8, 5))
-    >>> b = RunRecord(RunConfig("digits", "mlp:8", "relu", "he_normal", 0, "sgd", 0.5, 8, 5))
+    >>> from initlab.runspec import RunSpec
+    >>> a = RunRecord(RunSpec("digits", "mlp:8", "relu", "he_normal", 0, "sgd", 0.1, 8, 5))
+    >>> b = RunRecord(RunSpec("digits", "mlp:8", "relu", "he_normal", 0, "sgd", 0.5, 8, 5))
     >>> group_labels([a, b])
     ['he_normal [lr=0.1]', 'he_normal [lr=0.5]']
     """

@@ -5,47 +5,10 @@ These never import torch, so a report can be rebuilt from a results store anywhe
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-
-@dataclass
-class RunConfig:
-    """The fully resolved settings of ONE model run (one init x one seed).
-
-    ``key()`` hashes everything that changes the numbers, so rerunning a command finds its
-    finished runs. ``extra`` holds later options (schedules, regularizers...) as plain data.
-    """
-
-    dataset: str
-    arch: str
-    activation: str
-    init: str  # canonical spec string of the initializer
-    seed: int  # seed index
-    optimizer: str  # canonical spec string, e.g. "sgd" or "adam:betas=0.9,0.999"
-    lr: float
-    batch_size: int
-    steps: int
-    eval_every: int = 100
-    target_loss: float = 0.5
-    bias_init: str = "zeros"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data; :meth:`key` hashes it."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        """Rebuild a config from :meth:`to_dict` data."""
-        return cls(**d)
-
-    def key(self) -> str:
-        """16 hex digits of the sha256 of the sorted JSON: the run's id in a results store."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+from initlab.runspec import RunSpec
 
 
 @dataclass
@@ -71,7 +34,7 @@ class RunRecord:
     the end). The scalar fields are the headline numbers of the run.
     """
 
-    config: RunConfig
+    config: RunSpec
     status: str = "finished"  # "finished" | "stopped" (early) | "diverged" | "failed"
     final_train_loss: float = float("nan")  # mean train loss of the last 100 steps
     test_accuracy: float = float("nan")
@@ -102,7 +65,7 @@ class RunRecord:
         """Rebuild a record from :meth:`to_dict` data (the key is recomputed from the config)."""
         d = dict(d)
         d.pop("key", None)
-        d["config"] = RunConfig.from_dict(d["config"])
+        d["config"] = RunSpec.from_dict(d["config"])
         d["metrics"] = {k: MetricSeries(**v) for k, v in d.get("metrics", {}).items()}
         return cls(**d)
 

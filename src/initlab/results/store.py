@@ -31,8 +31,9 @@ from typing import Any
 from initlab.atomic import atomic_write_json
 from initlab.errors import DataError
 from initlab.results import probe_records
-from initlab.results.records import InitSummary, MetricSeries, RunConfig, RunRecord
+from initlab.results.records import InitSummary, MetricSeries, RunRecord
 from initlab.results.summary import summary_from_dict, summary_json
+from initlab.runspec import RunSpec
 
 DB_NAME = "results.sqlite"
 CONFIG_NAME = "config.json"
@@ -269,7 +270,7 @@ class Store:
         records = []
         for key, status, config, scalars in rows:
             record = RunRecord(
-                config=RunConfig.from_dict(json.loads(config)),
+                config=RunSpec.from_dict(json.loads(config)),
                 status=status,
                 metrics=metrics[key],
                 **json.loads(scalars),

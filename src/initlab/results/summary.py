@@ -47,8 +47,9 @@ def summarize(
     ``labels`` (one per record, e.g. from :func:`initlab.results.grouping.group_labels`)
     groups by label instead of by init spec; the summary's ``init`` field holds the label.
 
-    >>> from initlab.results.records import RunConfig, RunRecord
-    >>> cfg = RunConfig("digits", "mlp:32x2", "relu", "he_normal", 0, "sgd", 0.1, 32, 10)
+    >>> from initlab.results.records import RunRecord
+    >>> from initlab.runspec import RunSpec
+    >>> cfg = RunSpec("digits", "mlp:32x2", "relu", "he_normal", 0, "sgd", 0.1, 32, 10)
     >>> [s.init for s in summarize([RunRecord(cfg, test_accuracy=0.9)])]
     ['he_normal']
     """

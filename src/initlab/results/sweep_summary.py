@@ -10,9 +10,10 @@ The plan is plain data (the store's ``sweep_plan`` meta value): a list of
 ``{"cell": {axis: value, ...}, "keys": [run keys], "inits": [init of each key]}``, one
 entry per job ("inits" is optional: it names runs missing from the store).
 
->>> from initlab.results.records import MetricSeries, RunConfig, RunRecord
+>>> from initlab.results.records import MetricSeries, RunRecord
+>>> from initlab.runspec import RunSpec
 >>> def run(init, lr, seed, val, acc):
-...     rc = RunConfig("digits", "mlp:8", "relu", init, seed, "sgd", lr, 8, 10)
+...     rc = RunSpec("digits", "mlp:8", "relu", init, seed, "sgd", lr, 8, 10)
 ...     return RunRecord(rc, test_accuracy=acc, metrics={"val_loss": MetricSeries("val_loss", [10], [val])})
 >>> runs = [run("he", 0.1, 0, 0.5, 0.9), run("he", 1.0, 0, 0.3, 0.8), run("xavier", 0.1, 0, 0.4, 0.85)]
 >>> plan = [{"cell": {"lr": 0.1}, "keys": [runs[0].key, runs[2].key]},

@@ -1,7 +1,7 @@
 """What happens after the init: LR schedule, regularization and early stopping of a run.
 
 One frozen dataclass, given to the trainer as ``controls=``; only the settings that differ
-from the plain run go into ``RunConfig.extra``, so a run without them keeps its old key.
+from the plain run go into ``RunSpec.extra``, so a run without them keeps its old key.
 
 >>> c = TrainControls(schedule="cosine:decay_steps=100", early_stopping="patience=3",
 ...                   regularization=Regularization(l2=1e-4))
@@ -46,7 +46,7 @@ class TrainControls:
 
     def to_extra(self) -> dict[str, Any]:
         """The controls that differ from the defaults, in canonical spelling, as plain data for
-        ``RunConfig.extra``."""
+        ``RunSpec.extra``."""
         c = self.canonical()
         out: dict[str, Any] = {}
         if c.schedule != "constant":
@@ -58,7 +58,7 @@ class TrainControls:
 
     @classmethod
     def from_extra(cls, extra: dict[str, Any]) -> TrainControls:
-        """The controls stored in ``RunConfig.extra`` (missing keys: the defaults), canonical."""
+        """The controls stored in ``RunSpec.extra`` (missing keys: the defaults), canonical."""
         return cls(
             schedule=extra.get("schedule", "constant"),
             regularization=Regularization.from_extra(extra),

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from initlab.results.records import MetricSeries, RunConfig, RunRecord
+from initlab.results.records import MetricSeries, RunRecord
+from initlab.runspec import RunSpec
 
 EVAL_METRICS = ("val_loss", "val_acc", "test_loss", "test_acc")
 FINAL_WINDOW = 100  # final_train_loss is the mean train loss of the last 100 steps
@@ -84,7 +85,7 @@ class History:
             setattr(self, name, [None if s < 0 else s for s in saved])
 
     # -- records ---------------------------------------------------------------------------
-    def records(self, configs: list[RunConfig], wall_time: float) -> list[RunRecord]:
+    def records(self, configs: list[RunSpec], wall_time: float) -> list[RunRecord]:
         """One record per member (in stack order), read from the device once."""
         losses = self.train_loss[: self.done].cpu()
         evals = torch.stack(self.evals).cpu() if self.evals else torch.empty(0, 4, self.K)
@@ -93,7 +94,7 @@ class History:
             for k, cfg in enumerate(configs)
         ]
 
-    def _record(self, k, config: RunConfig, losses, evals, wall_time) -> RunRecord:
+    def _record(self, k, config: RunSpec, losses, evals, wall_time) -> RunRecord:
         died, stopped = self.diverged_step[k], self.stopped_step[k]
         last = died or stopped or len(losses)  # steps are 1-based
         steps = list(range(1, last + 1))

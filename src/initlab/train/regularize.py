@@ -67,7 +67,7 @@ class Regularization:
         return bool(self.activity_l1 or self.activity_l2)
 
     def to_extra(self) -> dict[str, Any]:
-        """The settings that differ from none, as plain data (for ``RunConfig.extra``)."""
+        """The settings that differ from none, as plain data (for ``RunSpec.extra``)."""
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -79,7 +79,7 @@ class Regularization:
 
     @classmethod
     def from_extra(cls, extra: dict[str, Any]) -> Regularization:
-        """The settings stored in ``RunConfig.extra`` (other keys ignored)."""
+        """The settings stored in ``RunSpec.extra`` (other keys ignored)."""
         keys = {f.name for f in fields(cls)}
         values = {k: v for k, v in extra.items() if k in keys}
         if values.get("activity_layers") is not None:

@@ -1,12 +1,13 @@
 """Train K models that differ only in init and seed as ONE stack of batched kernels.
 
 >>> from initlab.data import load
->>> records = train_stack(
-...     [Member("he_normal", 0), Member("lecun_normal", 0)], data=load("blobs"),
-...     arch="mlp:16x2", activation="relu", optimizer="sgd", lr=0.1, batch_size=32,
-...     steps=50, eval_every=25, target_loss=0.5)
->>> [r.status for r in records], records[0].metrics["val_acc"].steps
-(['finished', 'finished'], [25, 50])
+>>> data = load("blobs")
+>>> spec = stack_spec([Member("he_normal", 0), Member("lecun_normal", 0)], data=data,
+...                   arch="mlp:16x2", activation="relu", optimizer="sgd", lr=0.1,
+...                   batch_size=32, steps=50, eval_every=25, target_loss=0.5)
+>>> records = train_stack(spec, data)
+>>> [r.status for r in records], [r.config for r in records] == list(spec.runs)
+(['finished', 'finished'], True)
 
 How it stays exact: each member's loss is the mean cross-entropy of its own batch; one
 backward runs over the SUM of the K losses, so each member's gradient is the one it would
@@ -32,7 +33,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -41,10 +41,11 @@ import torch.nn.functional as F
 from initlab.data.dataset import Dataset, Split
 from initlab.errors import ConfigError
 from initlab.initializers import get, init_
-from initlab.initializers.activations import from_module, resolve
+from initlab.initializers.activations import from_module
 from initlab.models.specs import build, canonical_arch
 from initlab.models.stacked import StackedModel
-from initlab.results.records import RunConfig, RunRecord
+from initlab.results.records import RunRecord
+from initlab.runspec import StackSpec
 from initlab.train import early_stopping, schedules
 from initlab.train.controls import TrainControls
 from initlab.train.evaluate import eval_chunk_size, evaluate
@@ -60,90 +61,78 @@ from initlab.train.regularize import (
     weight_penalty,
 )
 from initlab.train.resume import resume_stack_run, save_stack_run
-
-
-@dataclass(frozen=True)
-class Member:
-    """One model of a stack: an init spec and a seed index."""
-
-    init: str
-    seed: int
+from initlab.train.stack_spec import Member, checkpoint_interval, stack_spec
 
 
 def train_stack(
-    members: list[Member],
-    *,
+    spec: StackSpec,
     data: Dataset,
-    arch: str,
-    activation: str,
-    optimizer: str,
-    lr: float,
-    batch_size: int,
-    steps: int,
-    eval_every: int | None,
-    target_loss: float,
-    bias: str = "zeros",
-    device: str | torch.device = "cpu",
-    controls: TrainControls | None = None,
+    *,
     on_step: Callable[[int, int], None] | None = None,
     checkpoint_path: str | Path | None = None,
     checkpoint_every: int | None = None,
 ) -> list[RunRecord]:
-    """Train every member together; one :class:`RunRecord` per member, in the given order.
+    """Train every run of ``spec`` together; one :class:`RunRecord` per run, in its order,
+    each carrying its :class:`~initlab.runspec.RunSpec`.
 
     Metrics: ``train_loss`` and ``lr`` every step; ``val_loss``, ``val_acc``, ``test_loss``,
-    ``test_acc`` every ``eval_every`` steps (None: only at the end) and at the end.
-    ``on_step(step, steps)`` is called after each step. With ``checkpoint_path``, a checkpoint
-    is written every ``checkpoint_every`` steps and at the end, and an existing one is
-    resumed from (the result is bit-identical to an uninterrupted run).
+    ``test_acc`` every ``eval_every`` steps and at the end. ``on_step(step, steps)`` is called
+    after each step. With ``checkpoint_path``, a checkpoint is written every
+    ``checkpoint_every`` steps (default :func:`checkpoint_interval`) and at the end, and an
+    existing one is resumed from (the result is bit-identical to an uninterrupted run).
     """
-    run = StackRun(
-        members, data=data, arch=arch, activation=activation, optimizer=optimizer, lr=lr,
-        batch_size=batch_size, steps=steps, eval_every=eval_every, target_loss=target_loss,
-        bias=bias, device=torch.device(device), controls=controls or TrainControls(),
-    )  # fmt: skip
-    return run.run(on_step, checkpoint_path, checkpoint_every)
+    every = checkpoint_every or checkpoint_interval(spec.common.steps)
+    return StackRun(spec, data).run(on_step, checkpoint_path, every)
+
+
+def train_members(members: list[Member], *, data: Dataset, on_step=None, checkpoint_path=None,
+                  checkpoint_every=None, **settings) -> list[RunRecord]:  # fmt: skip
+    """:func:`stack_spec` then :func:`train_stack`: train ``members`` with the settings
+    ``stack_spec`` takes.
+
+    >>> from initlab.data import load
+    >>> records = train_members(
+    ...     [Member("he_normal", 0), Member("lecun_normal", 0)], data=load("blobs"),
+    ...     arch="mlp:16x2", activation="relu", optimizer="sgd", lr=0.1, batch_size=32,
+    ...     steps=50, eval_every=25, target_loss=0.5)
+    >>> [r.status for r in records], records[0].metrics["val_acc"].steps
+    (['finished', 'finished'], [25, 50])
+    """
+    spec = stack_spec(members, data=data, **settings)
+    return train_stack(spec, data, on_step=on_step, checkpoint_path=checkpoint_path,
+                       checkpoint_every=checkpoint_every)  # fmt: skip
 
 
 class StackRun:
-    """One stack being trained: ``StackRun(...).run()`` gives the records; ``.stack`` holds
-    the weights it ended with (tests compare them with lone runs)."""
+    """One stack being trained: ``StackRun(spec, data).run()`` gives the records; ``.stack``
+    holds the weights it ended with (tests compare them with lone runs).
 
-    def __init__(self, members, *, data, arch, activation, optimizer, lr, batch_size, steps,
-                 eval_every, target_loss, bias="zeros", device="cpu",
-                 controls=None):  # fmt: skip
-        _check(members, data, batch_size, steps, eval_every, lr)
-        self.data, self.device, self.steps, self.lr = data, torch.device(device), steps, lr
-        self.eval_every = eval_every or steps
-        self.controls = (controls or TrainControls()).canonical()
+    The spec is trusted as it is (checked and canonical: see :func:`stack_spec` and
+    ``CompareConfig``); nothing here parses or validates a setting again."""
+
+    def __init__(self, spec: StackSpec, data: Dataset) -> None:
+        common = spec.common
+        self.data, self.device = data, torch.device(spec.device)
+        self.steps, self.lr, self.eval_every = common.steps, common.lr, common.eval_every
+        self.controls = TrainControls.from_extra(common.extra)
         self.schedule = schedules.get(self.controls.schedule)
         self.reg = self.controls.regularization
         stop = self.controls.early_stopping
         self.stopper = early_stopping.get(stop) if stop else None
-        if self.controls.per_model_lr and len(members) > 1:
+        if self.controls.per_model_lr and len(spec.runs) > 1:
             raise ConfigError(
                 f"Schedule '{self.controls.schedule}' reacts to each model's own metric, so "
                 "each model trains in a stack of one; give one member (compare does this)."
             )
-        inits = [get(m.init).to_spec() for m in members]
-        bias_spec = get(bias).to_spec()
         # Stack order: by seed, so each seed's members share one input batch.
-        self.order = sorted(range(len(members)), key=lambda i: members[i].seed)
-        self.keys = [(inits[i], members[i].seed) for i in self.order]
+        self.order = sorted(range(len(spec.runs)), key=lambda i: spec.runs[i].seed)
+        self.configs = [spec.runs[i] for i in self.order]
+        self.keys = [(rc.init, rc.seed) for rc in self.configs]
         seeds = [seed for _, seed in self.keys]
         distinct = sorted(set(seeds))
         even = all(seeds.count(s) == seeds.count(distinct[0]) for s in distinct)
         group_seeds = distinct if even else seeds  # uneven groups: one input batch per member
-        arch, act = canonical_arch(arch), resolve(activation).spec
-        opt_spec = canonical_optimizer(optimizer)
-        extra = self.controls.to_extra()
-        self.configs = [
-            RunConfig(dataset=data.name, arch=arch, activation=act, init=init, seed=seed,
-                      optimizer=opt_spec, lr=float(lr), batch_size=batch_size, steps=steps,
-                      eval_every=self.eval_every, target_loss=float(target_loss),
-                      bias_init=bias_spec, extra=dict(extra))
-            for init, seed in self.keys
-        ]  # fmt: skip
+        arch, act, bias_spec = common.arch, common.activation, common.bias_init
         models = []
         for init, seed in self.keys:
             model = build(arch, activation=act, in_shape=data.in_shape, n_classes=data.n_classes)
@@ -155,7 +144,7 @@ class StackRun:
         self.params = list(self.stack.params.values())
         self.weights = [self.stack.params[n] for n in weight_names(self.stack.template)]
         self.capture = self._activity_positions()
-        self.optimizer = make_optimizer(opt_spec, self.params, lr=lr)
+        self.optimizer = make_optimizer(common.optimizer, self.params, lr=common.lr)
         self.generators = (
             [dropout_generator(i, s, self.device) for i, s in self.keys]
             if self.stack.has_dropout
@@ -164,20 +153,23 @@ class StackRun:
         self.train = Split(data.train.x.to(self.device), data.train.y.to(self.device),
                            data.train.divisor)  # fmt: skip
         self.order_of_batches = BatchOrder(
-            group_seeds, n=len(data.train), batch_size=batch_size, device=self.device
+            group_seeds, n=len(data.train), batch_size=common.batch_size, device=self.device
         )
-        self.history = History(steps, len(members), self.device)
+        self.history = History(self.steps, len(spec.runs), self.device)
         self.frozen = FrozenMembers(self.stack, self.device)
         self.dead: list[int] = []  # diverged members (frozen too)
-        K = len(members)
+        K = len(spec.runs)
         self.stop_states = [self.stopper.start() for _ in range(K)] if self.stopper else []
         restore = self.stopper is not None and self.stopper.restore_best
         self.best = BestWeights(self.stack) if restore else None
         plateau = isinstance(self.schedule, schedules.Plateau)
-        self.plateau = self.schedule.start(float(lr)) if plateau else None
+        self.plateau = self.schedule.start(self.lr) if plateau else None
         self.wall_time = 0.0
         # What a checkpoint must match to be resumed: members and every shared setting.
-        shared = {**self.configs[0].to_dict(), "init": None, "seed": None}
+        # (in canonical spelling, as the trainer has always written it, so that a checkpoint
+        # taken before a stack's settings came in a spec still resumes)
+        shared = {**common.shared(), "dataset": data.name, "arch": canonical_arch(arch),
+                  "optimizer": canonical_optimizer(common.optimizer)}  # fmt: skip
         self.fingerprint = _jsonable(
             {"members": [list(k) for k in self.keys], "config": shared, "mode": self.stack.mode}
         )
@@ -336,23 +328,3 @@ def _init_data(data: Dataset, limit: int = 10_000) -> torch.Tensor:
 def _jsonable(obj):
     """``obj`` as it reads back from JSON (tuples become lists), for comparisons."""
     return json.loads(json.dumps(obj))
-
-
-def _check(members, data, batch_size, steps, eval_every, lr) -> None:
-    if not members:
-        raise ConfigError("No members to train: give at least one (init, seed).")
-    for name, value, low in (("steps", steps, 1), ("batch_size", batch_size, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ConfigError(f"{name}={value!r} must be an integer >= {low}.")
-    if batch_size > len(data.train):
-        raise ConfigError(
-            f"batch_size={batch_size} exceeds the {len(data.train)} training examples of "
-            f"'{data.name}'."
-        )
-    if eval_every is not None and (not isinstance(eval_every, int) or eval_every < 1):
-        raise ConfigError(f"eval_every={eval_every!r} must be an integer >= 1 (or None).")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ConfigError(f"lr={lr!r} must be a positive number.")
-    for m in members:
-        if isinstance(m.seed, bool) or not isinstance(m.seed, int) or m.seed < 0:
-            raise ConfigError(f"Seed {m.seed!r} of member {m} must be an integer >= 0.")

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from initlab.errors import ConfigError, unknown_name
-from initlab.experiments.compare import run_configs, train_runs
+from initlab.experiments.compare import run_specs, train_runs
 from initlab.experiments.config import CompareConfig
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def run_job(config: dict[str, Any], data: Any = None) -> list[dict[str, Any]]:
     (once per worker process: datasets are cached).
     """
     cfg = CompareConfig(**config)
-    return [r.to_dict() for r in train_runs(cfg, run_configs(cfg), data=data)]
+    return [r.to_dict() for r in train_runs(cfg, run_specs(cfg), data=data)]
 
 
 def error_line(exc: BaseException) -> str:
