@@ -27,8 +27,8 @@ _EXPORTS = {
     "names": "initlab.initializers.registry",
     "register": "initlab.initializers.registry",
     "init_": "initlab.initializers.apply",
-    "InitReport": "initlab.initializers.report",
-    "InitRow": "initlab.initializers.report",
+    "InitReport": "initlab.initializers.init_report",
+    "InitRow": "initlab.initializers.init_report",
     "LSUV": "initlab.initializers.lsuv",
     "pretrain_dbn": "initlab.initializers.dbn",
     "compare": "initlab.experiments.compare",
@@ -36,7 +36,7 @@ _EXPORTS = {
     "CompareConfig": "initlab.experiments.config",
     "run_preset": "initlab.experiments.presets",
     "watch": "initlab.probe.hooks",
-    "ProbeReport": "initlab.probe.report",
+    "ProbeReport": "initlab.probe.probe_report",
     "histogram_experiment": "initlab.probe.experiment",
     "predict_stack": "initlab.probe.predict",
     "diagnose": "initlab.probe.diagnose",
@@ -93,6 +93,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
     from initlab.experiments.presets import run_preset
     from initlab.initializers.apply import init_
     from initlab.initializers.dbn import pretrain_dbn
+    from initlab.initializers.init_report import InitReport, InitRow
     from initlab.initializers.lsuv import LSUV
     from initlab.initializers.registry import Initializer, LayerContext, get, names, register
-    from initlab.initializers.report import InitReport, InitRow

@@ -12,9 +12,9 @@ from rich.markup import escape
 from initlab.experiments.compare import compare
 from initlab.experiments.preset_registry import MultiResult, preset
 from initlab.initializers import init_
-from initlab.initializers.residual_growth import variance_growth
 from initlab.models.specs import build
 from initlab.probe.experiment import histogram_grid
+from initlab.probe.residual_growth import variance_growth
 from initlab.report.histograms import write_histogram_png
 from initlab.report.render import render_report
 from initlab.results.store import Store

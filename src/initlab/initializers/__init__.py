@@ -3,9 +3,9 @@
 from initlab.initializers import dbn, embedding, lsuv, residual, schemes, simple, torch_default  # noqa: F401  (registers)
 from initlab.initializers.apply import init_
 from initlab.initializers.dbn import pretrain_dbn
+from initlab.initializers.init_report import InitReport, InitRow
 from initlab.initializers.lsuv import LSUV
 from initlab.initializers.registry import Initializer, LayerContext, get, names, register
-from initlab.initializers.report import InitReport, InitRow
 
 __all__ = [
     "Initializer",

@@ -21,8 +21,8 @@ from torch.nn.modules.lazy import LazyModuleMixin
 from initlab.errors import InitSpecError
 from initlab.initializers.activations import Activation, resolve
 from initlab.initializers.fans import Block, module_blocks, tensor_fans
+from initlab.initializers.init_report import InitReport, InitRow
 from initlab.initializers.registry import Initializer, LayerContext, get
-from initlab.initializers.report import InitReport, InitRow
 from initlab.initializers.schemes import Auto
 from initlab.initializers.trace import Found, find_activations, is_weight_layer, run_example
 

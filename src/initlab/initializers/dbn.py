@@ -17,10 +17,10 @@ from torch import nn
 
 from initlab.errors import InitSpecError
 from initlab.initializers.apply import NO_GENERATOR, default_generator, init_, realized_std
+from initlab.initializers.init_report import InitReport
 from initlab.initializers.lsuv import forward_call_order, input_batches
 from initlab.initializers.rbm import RBM, CDSettings, check_visible, train_rbm
 from initlab.initializers.registry import Initializer, register
-from initlab.initializers.report import InitReport
 from initlab.initializers.simple import Normal
 from initlab.initializers.trace import find_activations
 

@@ -16,8 +16,8 @@ from torch import nn
 
 from initlab.errors import InitSpecError
 from initlab.initializers.apply import init_, realized_std
+from initlab.initializers.init_report import InitReport
 from initlab.initializers.registry import Initializer, register
-from initlab.initializers.report import InitReport
 from initlab.initializers.trace import is_weight_layer
 
 # Layers whose output is linear in their weight, so dividing the weight divides the output.

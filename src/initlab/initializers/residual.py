@@ -15,7 +15,8 @@ depth (about 3x per block in a ReLU residual MLP). These schemes start from a fo
   (the last layer of each branch) divided by ``sqrt(2 * n_layers)``.
 
 A parameter a user rule sets is left as the rule made it. ``report.extra["residual_blocks"]``
-lists the blocks, and one note line names them. ``variance_growth`` measures the effect.
+lists the blocks, and one note line names them. ``initlab.probe.variance_growth`` measures
+the effect.
 
 >>> import torch, initlab
 >>> from initlab.models.residual import residual_mlp
@@ -36,13 +37,10 @@ from torch import nn
 
 from initlab.errors import InitSpecError
 from initlab.initializers.apply import NORM_LAYERS, _parse_rules, init_, realized_std
+from initlab.initializers.init_report import InitReport, InitRow
 from initlab.initializers.registry import Initializer, get, register
-from initlab.initializers.report import InitReport, InitRow
 from initlab.initializers.residual_blocks import Discovery, ResidualBlock, block_note, find_blocks
-from initlab.initializers.residual_growth import VarianceGrowth, variance_growth
 from initlab.initializers.simple import Normal
-
-__all__ = ["VarianceGrowth", "variance_growth"]
 
 
 class _Edits:

@@ -18,9 +18,11 @@ from initlab.probe.experiment import histogram_experiment, histogram_grid
 from initlab.probe.hooks import watch
 from initlab.probe.predict import Prediction, Step, gaussian_moments, predict_stack
 from initlab.probe.probe import probe
-from initlab.probe.report import ProbeReport
+from initlab.probe.probe_report import ProbeReport
+from initlab.probe.residual_growth import VarianceGrowth, variance_growth
 
 __all__ = [
+    "VarianceGrowth",
     "Prediction",
     "ProbeReport",
     "Step",
@@ -32,6 +34,7 @@ __all__ = [
     "load_factory",
     "predict_stack",
     "probe",
+    "variance_growth",
     "watch",
 ]
 

@@ -16,8 +16,8 @@ from torch import nn
 
 from initlab.errors import ConfigError
 from initlab.probe.hooks import Collector, Ranges, first_tensor
+from initlab.probe.probe_report import ProbeReport
 from initlab.probe.record import assemble
-from initlab.probe.report import ProbeReport
 
 Batch = tuple[Any, Any]  # (model input, target or None)
 MEAN_SQUARE = "mean_square"  # loss_fn: mean of squares of the model's main output
