@@ -45,7 +45,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("specs",),
     ("registry",),
     ("initializers", "data", "results"),
-    ("models", "report"),
+    ("models", "report", "init"),
     ("probe",),
     ("train", "integrations"),
     ("experiments",),
@@ -68,9 +68,11 @@ ALLOWED: dict[str, set[str]] = {
     "specs": {"errors"},
     "registry": {"errors", "specs"},
     "initializers": {"errors", "specs", "registry"},
-    "data": {"errors", "atomic", "specs"},
+    "data": {"errors", "atomic", "specs", "registry"},
     "results": {"errors", "atomic", "runspec"},
     "models": {"errors", "specs", "initializers"},
+    # initlab.init: tensor-level functions (like torch.nn.init) over the initializer registry
+    "init": {"errors", "initializers"},
     "report": {"atomic", "results"},
     "probe": {"errors", "initializers", "models", "results"},
     "train": {"errors", "atomic", "runspec", "specs", "registry", "initializers", "data",
@@ -78,8 +80,8 @@ ALLOWED: dict[str, set[str]] = {
     # watch adapters for TensorBoard, Lightning and the HF Trainer: nothing imports them
     "integrations": {"probe", "results"},
     "experiments": {
-        "errors", "atomic", "runspec", "specs", "initializers", "data", "results", "models",
-        "report", "probe", "train",
+        "errors", "atomic", "runspec", "specs", "registry", "initializers", "data", "results",
+        "models", "report", "probe", "train",
     },
     # thin commands: parse, call the library (experiments, or probe/report/... directly), print
     "cli": {
@@ -88,7 +90,7 @@ ALLOWED: dict[str, set[str]] = {
     "demo": {"results", "report", "probe", "experiments", "cli"},
     "__main__": {"cli"},
     # the eager imports are errors only; the rest is imported on first use (_EXPORTS)
-    "__init__": {"errors", "initializers", "probe", "experiments"},
+    "__init__": {"errors", "initializers", "init", "probe", "experiments"},
 }
 # fmt: on
 NO_TORCH = ("results", "report")  # never import torch, not even inside a function

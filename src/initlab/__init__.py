@@ -73,6 +73,8 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name == "probe":  # the subpackage, callable as probe(model, inputs, ...)
         return importlib.import_module("initlab.probe")
+    if name == "init":  # tensor-level initializers: initlab.init.xavier_uniform_(w, ...)
+        return importlib.import_module("initlab.init")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'initlab' has no attribute {name!r}")
@@ -84,7 +86,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS) | {"probe"})
+    return sorted(set(globals()) | set(_EXPORTS) | {"probe", "init"})
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports

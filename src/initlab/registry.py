@@ -1,21 +1,32 @@
-"""Registries of configurable things (initializers, schedules, optimizers...), one mechanism.
+"""Registries of named things (initializers, optimizers, schedules, datasets, presets,
+activations...), one mechanism.
 
-A :class:`Registry` maps canonical names and exact-synonym aliases to frozen dataclasses that
-inherit :class:`Configurable`. ``registry.get(spec)`` accepts an instance, a name, a
-``"name:key=value"`` string (see :mod:`initlab.specs`), a dict with a ``name`` key, or the JSON
-of such a dict; options are checked against the dataclass fields and coerced to their types,
-and every mistake is one :class:`InitSpecError` line with a suggestion.
+A :class:`Registry` maps canonical names and exact-synonym aliases to entries: classes
+registered with a decorator (``@REGISTRY.register("name", aliases=(...))``) or any other
+object registered by a call (``REGISTRY.register("name", entry)``). Every registry lists its
+names with an optional glob (``names("he_*")``, as timm's ``list_models("resnet*")``),
+resolves aliases (``canonical``, ``entry``), and answers an unknown name with one error line
+that names the closest one.
+
+When the entries are frozen dataclasses that inherit :class:`Configurable`,
+``registry.get(spec)`` accepts an instance, a name, a ``"name:key=value"`` string (see
+:mod:`initlab.specs`), a dict with a ``name`` key, or the JSON of such a dict; options are
+checked against the dataclass fields and coerced to their types, and every mistake is one
+:class:`InitSpecError` line with a suggestion.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from fnmatch import fnmatchcase
 from typing import Any, ClassVar
 
-from initlab.errors import InitSpecError, unknown_name
+from initlab.errors import InitSpecError, did_you_mean, unknown_name
 from initlab.specs import format_spec, parse_spec
+
+_DECORATE = object()  # register(name) without an entry: return a decorator
 
 
 class Configurable:
@@ -46,16 +57,41 @@ class Configurable:
 
 
 class Registry:
-    """Names -> classes for one kind of thing (the kind names it in error messages)."""
+    """Names -> entries for one kind of thing (the kind names it in error messages).
 
-    def __init__(self, kind: str, base: type) -> None:
+    ``base``: the :class:`Configurable` class of the entries, for :meth:`get`; ``normalize``:
+    how a name is spelled before it is looked up (e.g. ``str.lower``; registered names must
+    already be in that form); ``error``: the exception an unknown name raises.
+
+    >>> sizes = Registry("size", normalize=str.lower)
+    >>> sizes.register("small", 1, aliases=("s",)), sizes.register("large", 3)
+    (1, 3)
+    >>> sizes.entry("S"), sizes.canonical("Large"), sizes.names("s*"), sizes.aliases()
+    (1, 'large', ['small'], {'s': 'small'})
+    >>> sizes.entry("smal")
+    Traceback (most recent call last):
+    initlab.errors.InitSpecError: Unknown size 'smal'. Did you mean 'small'? Allowed: large, s, small.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        base: type | None = None,
+        *,
+        normalize: Callable[[str], str] | None = None,
+        error: type[Exception] = InitSpecError,
+    ) -> None:
         self.kind = kind
         self.base = base
-        self._classes: dict[str, type] = {}
+        self.normalize = normalize or _same
+        self.error = error
+        self._entries: dict[str, Any] = {}
         self._aliases: dict[str, str] = {}
 
-    def register(self, name: str, aliases: tuple[str, ...] = ()) -> Callable[[type], type]:
-        """Class decorator: register under ``name`` and the exact-synonym ``aliases``.
+    def register(self, name: str, entry: Any = _DECORATE, *, aliases: Iterable[str] = ()) -> Any:
+        """Register ``entry`` under ``name`` and the exact-synonym ``aliases``, and return it;
+        without an entry, a decorator that registers what it decorates. A Configurable class
+        learns its ``name`` and ``aliases``.
 
         >>> import dataclasses
         >>> colors = Registry("color", Configurable)
@@ -66,41 +102,113 @@ class Registry:
         >>> colors.get("rouge:shade=0.5"), colors.get("red").to_spec()
         (Red(shade=0.5), 'red')
         """
+        aliases = tuple(aliases)
 
-        def wrap(cls: type) -> type:
+        def add(obj: Any) -> Any:
             for key in (name, *aliases):
-                if key in self._classes or key in self._aliases:
+                if self.normalize(key) != key:
+                    raise ValueError(f"{self.kind} name {key!r} is not spelled as it is looked up")
+                if key in self._entries or key in self._aliases:
                     raise ValueError(f"{self.kind} name {key!r} registered twice")
-            cls.name = name
-            cls.aliases = tuple(aliases)
-            self._classes[name] = cls
+            if isinstance(obj, type) and issubclass(obj, Configurable):
+                obj.name = name
+                obj.aliases = aliases
+            self._entries[name] = obj
             self._aliases.update({alias: name for alias in aliases})
-            return cls
+            return obj
 
-        return wrap
+        return add if entry is _DECORATE else add(entry)
 
-    def names(self, include_aliases: bool = False) -> list[str]:
-        """The registered names, sorted; with ``include_aliases`` the aliases too.
+    def names(
+        self, pattern: str | Iterable[str] | None = None, *, include_aliases: bool = False
+    ) -> list[str]:
+        """The registered names, sorted; with ``include_aliases`` the aliases too. A glob
+        ``pattern`` (or several) keeps the names it matches (``fnmatch``: ``*``, ``?``,
+        ``[...]``), spelled as the registry looks names up.
 
         >>> import initlab
         >>> "he_normal" in initlab.names(), "kaiming_normal" in initlab.names()
         (True, False)
         >>> "kaiming_normal" in initlab.names(include_aliases=True)
         True
+        >>> initlab.names("he_*")
+        ['he_normal', 'he_uniform']
         """
-        out = sorted(self._classes)
-        return sorted(out + list(self._aliases)) if include_aliases else out
+        out = [*self._entries, *(self._aliases if include_aliases else ())]
+        if pattern is not None:
+            patterns = [pattern] if isinstance(pattern, str) else pattern
+            globs = [self.normalize(p) for p in patterns]
+            out = [n for n in out if any(fnmatchcase(n, g) for g in globs)]
+        return sorted(out)
 
-    def cls(self, name: str) -> type:
-        """The class of ``name`` or an alias; an unknown name is one InitSpecError line with
+    def aliases(self) -> dict[str, str]:
+        """Alias -> canonical name, for every alias."""
+        return dict(self._aliases)
+
+    def items(self) -> list[tuple[str, Any]]:
+        """(canonical name, entry) pairs, in the order they were registered."""
+        return list(self._entries.items())
+
+    def canonical(self, name: str) -> str:
+        """The canonical name of ``name`` or an alias; an unknown name is one error line with
         the closest name."""
-        canonical = self._aliases.get(name, name)
-        if canonical not in self._classes:
-            raise InitSpecError(unknown_name(self.kind, name, self.names(include_aliases=True)))
-        return self._classes[canonical]
+        key = self.normalize(str(name))
+        key = self._aliases.get(key, key)
+        if key not in self._entries:
+            raise self.error(unknown_name(self.kind, name, self.names(include_aliases=True)))
+        return key
+
+    def entry(self, name: str) -> Any:
+        """The entry of ``name`` or an alias (an unknown name: one line, see :meth:`canonical`)."""
+        return self._entries[self.canonical(name)]
+
+    cls = entry  # the name for registries of classes
+
+    def parse(self, spec: Any) -> tuple[str, dict[str, Any]]:
+        """The canonical name and the options of a ``"name:key=value"`` spec (keys only).
+
+        >>> sizes = Registry("size")
+        >>> _ = sizes.register("small", 1)
+        >>> sizes.parse("small:scale=2")
+        ('small', {'scale': 2})
+        """
+        parsed = parse_spec(str(spec))
+        name = self.canonical(parsed.name)
+        if parsed.args:
+            raise self.error(f"{self.kind.capitalize()} {spec!r}: give options as KEY=VALUE.")
+        return name, dict(parsed.kwargs)
+
+    def check_options(self, name: str, options: Iterable[str], allowed: Iterable[str]) -> None:
+        """One error line for the first of ``options`` that ``name`` does not take."""
+        allowed = sorted(allowed)
+        for key in options:
+            if key not in allowed:
+                hint = did_you_mean(key, allowed) + f" Allowed: {', '.join(allowed)}."
+                raise self.error(
+                    f"Unknown option {key!r} for {self.kind} '{name}'."
+                    + (hint if allowed else " It takes none.")
+                )
+
+    def __getitem__(self, name: str) -> Any:
+        return self._entries[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {len(self)} names)"
 
     def get(self, spec: Any) -> Any:
-        """An instance from an instance, name, spec string, dict or JSON dict."""
+        """An instance from an instance, name, spec string, dict or JSON dict (registries of
+        Configurable classes)."""
+        if self.base is None:
+            raise TypeError(f"The {self.kind} registry has no Configurable base; use entry().")
         if isinstance(spec, self.base):
             return spec
         if isinstance(spec, dict):
@@ -108,7 +216,7 @@ class Registry:
             if "name" not in config:
                 raise InitSpecError(
                     f"A {self.kind} dict needs a 'name' key, e.g. {{'name': "
-                    f"'{self.names()[0] if self._classes else 'x'}'}}; got {spec!r}."
+                    f"'{self.names()[0] if self._entries else 'x'}'}}; got {spec!r}."
                 )
             return self.build(self.cls(str(config.pop("name"))), config, repr(spec))
         if isinstance(spec, str):
@@ -150,6 +258,10 @@ class Registry:
             if isinstance(e, InitSpecError):
                 raise
             raise InitSpecError(f"Bad options for {self.kind} '{cls.name}' in {where}: {e}") from e
+
+
+def _same(name: str) -> str:
+    return name
 
 
 def _keys(cls: type) -> str:

@@ -13,8 +13,8 @@ validation split is always carved from the official training set in a fixed way,
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import Callable
 from importlib.resources import files as package_files
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,9 @@ import torch
 from initlab.data.dataset import Dataset, Split
 from initlab.data.idx import read_idx
 from initlab.data.sources import IdxFile, find_in, locate
-from initlab.errors import DataError, InitSpecError, unknown_name
-from initlab.specs import format_spec, parse_spec
+from initlab.errors import DataError, InitSpecError
+from initlab.registry import Registry
+from initlab.specs import format_spec
 
 # sha256 of the UNCOMPRESSED IDX files (the gzip bytes differ between hosts).
 MNIST_FILES = [
@@ -60,43 +61,50 @@ FASHION_HOW_TO = (
 IDX_VAL_SIZE = 5000  # the last 5,000 images of the official training set
 
 _CACHE: dict[tuple, Dataset] = {}
-_LOADERS: dict[str, Callable[..., Dataset]] = {}
-_OPTIONS: dict[str, dict[str, Any]] = {}
 
 
-def _loader(name: str, **defaults: Any) -> Callable:
-    def wrap(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
-        _LOADERS[name] = fn
-        _OPTIONS[name] = defaults
-        return fn
-
-    return wrap
+def _spelling(name: str) -> str:
+    return name.lower().replace("_", "-")  # "Fashion_MNIST" is "fashion-mnist"
 
 
-def names() -> list[str]:
-    """Dataset names :func:`load` knows."""
-    return sorted(_LOADERS)
+# name -> loader(data_dir=, download=, **options); the options are the loader's keyword-only
+# parameters, with their defaults
+DATASETS = Registry("dataset", normalize=_spelling)
+_LOADERS = DATASETS  # the former name of the table
+
+
+def names(pattern: str | None = None) -> list[str]:
+    """Dataset names :func:`load` knows, sorted; a glob ``pattern`` keeps those it matches.
+
+    >>> names("*mnist")
+    ['fashion-mnist', 'mnist']
+    """
+    return DATASETS.names(pattern)
+
+
+def default_options(name: str) -> dict[str, Any]:
+    """The options of dataset ``name`` (or a spelling of it) and their defaults.
+
+    >>> default_options("blobs")
+    {'n': 3000, 'features': 2, 'classes': 3, 'std': 1.0, 'seed': 0}
+    """
+    parameters = inspect.signature(DATASETS.entry(name)).parameters.values()
+    return {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}
 
 
 def canonical_name(spec: str) -> str:
     """The canonical spec of a dataset name (options equal to their defaults dropped)."""
-    name, options = _parse(spec)
-    changed = {k: v for k, v in options.items() if v != _OPTIONS[name][k]}
+    name, values = _parse(spec)
+    defaults = default_options(name)
+    changed = {k: v for k, v in values.items() if v != defaults[k]}
     return format_spec(name, changed)
 
 
 def _parse(spec: str) -> tuple[str, dict[str, Any]]:
-    parsed = parse_spec(str(spec))
-    name = parsed.name.lower().replace("_", "-")
-    if name not in _LOADERS:
-        raise InitSpecError(unknown_name("dataset", parsed.name, names()))
-    if parsed.args:
-        raise InitSpecError(f"Dataset {spec!r}: give options as KEY=VALUE.")
-    defaults = _OPTIONS[name]
-    for key, value in parsed.kwargs.items():
-        if key not in defaults:
-            allowed = ", ".join(sorted(defaults)) or "none"
-            raise InitSpecError(f"Unknown option {key!r} for dataset '{name}'. Allowed: {allowed}.")
+    name, given = DATASETS.parse(spec)
+    defaults = default_options(name)
+    DATASETS.check_options(name, given, defaults)
+    for key, value in given.items():
         want = type(defaults[key])
         if want is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
@@ -104,7 +112,7 @@ def _parse(spec: str) -> tuple[str, dict[str, Any]]:
             raise InitSpecError(
                 f"Option {key}={value!r} of dataset '{name}' must be a {want.__name__}."
             )
-    return name, {**defaults, **parsed.kwargs}
+    return name, {**defaults, **given}
 
 
 def load(
@@ -119,7 +127,7 @@ def load(
     key_name, options = _parse(name)
     key = (key_name, tuple(sorted(options.items())), str(data_dir) if data_dir else None)
     if key not in _CACHE:
-        _CACHE[key] = _LOADERS[key_name](data_dir=data_dir, download=download, **options)
+        _CACHE[key] = DATASETS[key_name](data_dir=data_dir, download=download, **options)
     return _CACHE[key]
 
 
@@ -155,7 +163,7 @@ def bundled_mnist_dir() -> Path:
     return Path(str(package_files("initlab.data") / "mnist"))
 
 
-@_loader("mnist")
+@DATASETS.register("mnist")
 def _mnist(data_dir=None, download=None) -> Dataset:
     # The bundled copy always exists; an explicit data_dir holding MNIST takes precedence.
     paths = None
@@ -171,7 +179,7 @@ def _mnist(data_dir=None, download=None) -> Dataset:
     return _idx_dataset("mnist", paths, MNIST_FILES, str(next(iter(paths.values())).parent))
 
 
-@_loader("fashion-mnist")
+@DATASETS.register("fashion-mnist")
 def _fashion(data_dir=None, download=None) -> Dataset:
     paths = locate(
         "fashion-mnist", FASHION_FILES, data_dir=data_dir, urls=FASHION_URLS,
@@ -182,7 +190,7 @@ def _fashion(data_dir=None, download=None) -> Dataset:
     )
 
 
-@_loader("digits")
+@DATASETS.register("digits")
 def _digits(data_dir=None, download=None) -> Dataset:
     try:
         from sklearn.datasets import load_digits  # lazy: optional dependency (initlab[digits])
@@ -208,8 +216,10 @@ def _digits(data_dir=None, download=None) -> Dataset:
     )
 
 
-@_loader("blobs", n=3000, features=2, classes=3, std=1.0, seed=0)
-def _blobs(data_dir=None, download=None, *, n, features, classes, std, seed) -> Dataset:
+@DATASETS.register("blobs")
+def _blobs(
+    data_dir=None, download=None, *, n=3000, features=2, classes=3, std=1.0, seed=0
+) -> Dataset:
     if n < 10 or features < 1 or classes < 2 or std <= 0:
         raise InitSpecError(
             f"Bad blobs options n={n}, features={features}, classes={classes}, std={std}: "

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from initlab.errors import ConfigError, unknown_name
+from initlab.errors import ConfigError
+from initlab.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -28,29 +29,38 @@ class Preset:
     in_demo: bool = True
 
 
-_PRESETS: dict[str, Preset] = {}
+PRESETS = Registry("preset", error=ConfigError)  # name -> Preset
 
 
 def preset(name: str, summary: str, in_demo: bool = True):
     """Decorator: register ``fn(out: Path, quick: bool, progress) -> result`` as a preset."""
 
     def wrap(fn):
-        _PRESETS[name] = Preset(name, summary, fn, in_demo)
+        PRESETS.register(name, Preset(name, summary, fn, in_demo))
         return fn
 
     return wrap
 
 
-def presets() -> list[Preset]:
-    """Every registered preset, sorted by name."""
-    return [_PRESETS[n] for n in sorted(_PRESETS)]
+def names(pattern: str | None = None) -> list[str]:
+    """The preset names, sorted; a glob ``pattern`` keeps those it matches.
+
+    >>> import initlab.experiments.presets  # registers every preset
+    >>> names("lr-*")
+    ['lr-schedules']
+    """
+    return PRESETS.names(pattern)
+
+
+def presets(pattern: str | None = None) -> list[Preset]:
+    """Every registered preset (or those whose names match the glob ``pattern``), sorted by
+    name."""
+    return [PRESETS[n] for n in PRESETS.names(pattern)]
 
 
 def get_preset(name: str) -> Preset:
     """The preset called ``name``; a ConfigError with the closest names when there is none."""
-    if name not in _PRESETS:
-        raise ConfigError(unknown_name("preset", name, _PRESETS))
-    return _PRESETS[name]
+    return PRESETS.entry(name)
 
 
 def run_preset(

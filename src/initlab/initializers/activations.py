@@ -1,8 +1,13 @@
-"""Activations by name: one table shared by gains, models, the probe and the CLI.
+"""Activations by name: one registry shared by gains, models, the probe and the CLI.
 
 ``resolve("leaky_relu:negative_slope=0.2")`` gives an :class:`Activation` with a canonical
 name, its elementwise torch function and a module factory. Names are the lower-case torch
-names (``relu``, ``gelu``, ``silu``...); ``swish`` and ``linear`` are aliases.
+names (``relu``, ``gelu``, ``silu``...); ``swish`` and ``linear`` are aliases. Each entry of
+:data:`ACTIVATIONS` also says which ``nn.Module`` class, Hugging Face module classes and
+torch functions compute it, so models and traces are read from the same table.
+
+>>> resolve("Swish").spec, resolve("leaky_relu:negative_slope=0.2").module()
+('silu', LeakyReLU(negative_slope=0.2))
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from initlab.errors import InitSpecError, unknown_name
-from initlab.specs import format_spec, parse_spec
+from initlab.errors import InitSpecError
+from initlab.registry import Registry
+from initlab.specs import format_spec
 
 
 @dataclass(frozen=True)
@@ -33,57 +39,156 @@ class Activation:
 
     def fn(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """The torch function of the activation, with its options bound."""
-        make, _ = _TABLE[self.name]
-        return make(**self.options)
+        return ACTIVATIONS[self.name].fn(**self.options)
 
     def module(self) -> nn.Module:
         """A new ``nn.Module`` of the activation, with its options."""
-        _, module_factory = _TABLE[self.name]
-        return module_factory(**self.options)
+        return ACTIVATIONS[self.name].module(**self.options)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.fn()(x)
+
+
+def _no_options(module: nn.Module) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class ActivationKind:
+    """One registered activation: how to compute it and how to recognise it.
+
+    ``fn(**options)`` gives the torch function and ``module(**options)`` (the ``nn.Module``
+    class) a module; ``read(module)`` reads the options back from such a module; ``hf`` maps
+    Hugging Face activation class names (``transformers.activations``) to the options they
+    mean; ``functions`` are the torch callables and Tensor method names that compute it in a
+    traced graph (their options come from the call).
+    """
+
+    fn: Callable[..., Callable]
+    module: type[nn.Module]
+    options: tuple[str, ...] = ()
+    read: Callable[[nn.Module], dict[str, Any]] = _no_options
+    hf: dict[str, dict[str, Any]] = field(default_factory=dict)
+    functions: tuple[Any, ...] = ()
 
 
 def _ident(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-# name -> (function factory(**options), module factory(**options))
-_TABLE: dict[str, tuple[Callable[..., Callable], Callable[..., nn.Module]]] = {
-    "identity": (lambda: _ident, lambda: nn.Identity()),
-    "relu": (lambda: F.relu, lambda: nn.ReLU()),
-    "leaky_relu": (
+def _changed(module: nn.Module, **defaults: Any) -> dict[str, Any]:
+    """The float options of ``module`` when any differs from its default, else none."""
+    values = {k: float(getattr(module, k)) for k in defaults}
+    return {} if values == defaults else values
+
+
+_TANH = {"approximate": "tanh"}
+# name -> ActivationKind; names are looked up lower-cased ("ReLU" is "relu")
+ACTIVATIONS = Registry("activation", normalize=str.lower)
+ACTIVATIONS.register(
+    "identity",
+    ActivationKind(lambda: _ident, nn.Identity, hf={"LinearActivation": {}}),
+    aliases=("linear", "none"),
+)
+ACTIVATIONS.register(
+    "relu",
+    ActivationKind(
+        lambda: F.relu,
+        nn.ReLU,
+        functions=(F.relu, torch.relu, F.relu_, torch.relu_, "relu", "relu_"),
+    ),
+)
+ACTIVATIONS.register(
+    "leaky_relu",
+    ActivationKind(
         lambda negative_slope=0.01: lambda x: F.leaky_relu(x, negative_slope),
-        lambda negative_slope=0.01: nn.LeakyReLU(negative_slope),
+        nn.LeakyReLU,
+        ("negative_slope",),
+        lambda m: {"negative_slope": float(m.negative_slope)},
+        functions=(F.leaky_relu,),
     ),
-    "tanh": (lambda: torch.tanh, lambda: nn.Tanh()),
-    "sigmoid": (lambda: torch.sigmoid, lambda: nn.Sigmoid()),
-    "selu": (lambda: F.selu, lambda: nn.SELU()),
-    "gelu": (
+    aliases=("leakyrelu",),
+)
+ACTIVATIONS.register(
+    "tanh",
+    ActivationKind(lambda: torch.tanh, nn.Tanh, functions=(torch.tanh, F.tanh, "tanh", "tanh_")),
+)
+ACTIVATIONS.register(
+    "sigmoid",
+    ActivationKind(
+        lambda: torch.sigmoid,
+        nn.Sigmoid,
+        functions=(torch.sigmoid, F.sigmoid, "sigmoid", "sigmoid_"),
+    ),
+)
+ACTIVATIONS.register(
+    "selu", ActivationKind(lambda: F.selu, nn.SELU, functions=(F.selu, torch.selu))
+)
+ACTIVATIONS.register(
+    "gelu",
+    ActivationKind(
         lambda approximate="none": lambda x: F.gelu(x, approximate=approximate),
-        lambda approximate="none": nn.GELU(approximate=approximate),
+        nn.GELU,
+        ("approximate",),
+        lambda m: {} if m.approximate == "none" else {"approximate": m.approximate},
+        hf={
+            "GELUActivation": {},
+            "ClippedGELUActivation": {},  # GELU clipped to [-10, 10]: GELU at init scales
+            "NewGELUActivation": _TANH,
+            "FastGELUActivation": _TANH,
+            "AccurateGELUActivation": _TANH,
+            "GELUTanh": _TANH,
+            "PytorchGELUTanh": _TANH,
+        },
+        functions=(F.gelu,),
     ),
-    "silu": (lambda: F.silu, lambda: nn.SiLU()),
-    "elu": (lambda alpha=1.0: lambda x: F.elu(x, alpha), lambda alpha=1.0: nn.ELU(alpha)),
-    "celu": (lambda alpha=1.0: lambda x: F.celu(x, alpha), lambda alpha=1.0: nn.CELU(alpha)),
-    "mish": (lambda: F.mish, lambda: nn.Mish()),
-    "softplus": (
+)
+ACTIVATIONS.register(
+    "silu",
+    ActivationKind(lambda: F.silu, nn.SiLU, hf={"SiLUActivation": {}}, functions=(F.silu,)),
+    aliases=("swish",),
+)
+ACTIVATIONS.register(
+    "elu",
+    ActivationKind(
+        lambda alpha=1.0: lambda x: F.elu(x, alpha),
+        nn.ELU,
+        ("alpha",),
+        lambda m: _changed(m, alpha=1.0),
+        functions=(F.elu,),
+    ),
+)
+ACTIVATIONS.register(
+    "celu",
+    ActivationKind(
+        lambda alpha=1.0: lambda x: F.celu(x, alpha),
+        nn.CELU,
+        ("alpha",),
+        lambda m: _changed(m, alpha=1.0),
+        functions=(F.celu,),
+    ),
+)
+ACTIVATIONS.register(
+    "mish",
+    ActivationKind(lambda: F.mish, nn.Mish, hf={"MishActivation": {}}, functions=(F.mish,)),
+)
+ACTIVATIONS.register(
+    "softplus",
+    ActivationKind(
         lambda beta=1.0, threshold=20.0: lambda x: F.softplus(x, beta, threshold),
-        lambda beta=1.0, threshold=20.0: nn.Softplus(beta, threshold),
+        nn.Softplus,
+        ("beta", "threshold"),
+        lambda m: _changed(m, beta=1.0, threshold=20.0),
+        functions=(F.softplus,),
     ),
-    "relu6": (lambda: F.relu6, lambda: nn.ReLU6()),
-    "hardtanh": (lambda: F.hardtanh, lambda: nn.Hardtanh()),
-    "softsign": (lambda: F.softsign, lambda: nn.Softsign()),
-}
-_ALIASES = {"linear": "identity", "none": "identity", "swish": "silu", "leakyrelu": "leaky_relu"}
-_OPTIONS = {
-    "leaky_relu": {"negative_slope"},
-    "gelu": {"approximate"},
-    "elu": {"alpha"},
-    "celu": {"alpha"},
-    "softplus": {"beta", "threshold"},
-}
+)
+ACTIVATIONS.register("relu6", ActivationKind(lambda: F.relu6, nn.ReLU6, functions=(F.relu6,)))
+ACTIVATIONS.register(
+    "hardtanh", ActivationKind(lambda: F.hardtanh, nn.Hardtanh, functions=(F.hardtanh,))
+)
+ACTIVATIONS.register(
+    "softsign", ActivationKind(lambda: F.softsign, nn.Softsign, functions=(F.softsign,))
+)
 
 # The ReLU family: units can be exactly zero ("dead").
 RELU_FAMILY = frozenset({"relu", "relu6"})
@@ -95,92 +200,39 @@ BOUNDED_RANGE = {
     "softsign": (-1.0, 1.0),
 }
 
-# nn.Module classes -> (name, options read from the instance)
-_MODULES: dict[type, Callable[[nn.Module], tuple[str, dict]]] = {
-    nn.Identity: lambda m: ("identity", {}),
-    nn.ReLU: lambda m: ("relu", {}),
-    nn.LeakyReLU: lambda m: ("leaky_relu", {"negative_slope": float(m.negative_slope)}),
-    nn.Tanh: lambda m: ("tanh", {}),
-    nn.Sigmoid: lambda m: ("sigmoid", {}),
-    nn.SELU: lambda m: ("selu", {}),
-    nn.GELU: lambda m: ("gelu", {} if m.approximate == "none" else {"approximate": m.approximate}),
-    nn.SiLU: lambda m: ("silu", {}),
-    nn.ELU: lambda m: ("elu", {} if m.alpha == 1.0 else {"alpha": float(m.alpha)}),
-    nn.CELU: lambda m: ("celu", {} if m.alpha == 1.0 else {"alpha": float(m.alpha)}),
-    nn.Mish: lambda m: ("mish", {}),
-    nn.Softplus: lambda m: (
-        "softplus",
-        {}
-        if (m.beta, m.threshold) == (1.0, 20.0)
-        else {"beta": float(m.beta), "threshold": float(m.threshold)},
-    ),
-    nn.ReLU6: lambda m: ("relu6", {}),
-    nn.Hardtanh: lambda m: ("hardtanh", {}),
-    nn.Softsign: lambda m: ("softsign", {}),
-}
-
-# Hugging Face activation modules (transformers.activations, ACT2FN), read by class name so
-# that transformers need not be installed: name -> (activation, options)
+# Indexes into ACTIVATIONS, for reading models and traces: nn.Module class -> name; Hugging
+# Face class name -> (name, options), read by name so that transformers need not be
+# installed; functional callable or Tensor method name -> name.
+_MODULES: dict[type, str] = {kind.module: name for name, kind in ACTIVATIONS.items()}
 _HF_MODULES: dict[str, tuple[str, dict]] = {
-    "GELUActivation": ("gelu", {}),
-    "ClippedGELUActivation": ("gelu", {}),  # GELU clipped to [-10, 10]: GELU at init scales
-    "NewGELUActivation": ("gelu", {"approximate": "tanh"}),
-    "FastGELUActivation": ("gelu", {"approximate": "tanh"}),
-    "AccurateGELUActivation": ("gelu", {"approximate": "tanh"}),
-    "GELUTanh": ("gelu", {"approximate": "tanh"}),
-    "PytorchGELUTanh": ("gelu", {"approximate": "tanh"}),
-    "SiLUActivation": ("silu", {}),
-    "MishActivation": ("mish", {}),
-    "LinearActivation": ("identity", {}),
+    cls: (name, options) for name, kind in ACTIVATIONS.items() for cls, options in kind.hf.items()
 }
-
-# functional callables seen in traces -> name (options taken from call kwargs)
-FUNCTIONS: dict[Any, str] = {
-    F.relu: "relu",
-    torch.relu: "relu",
-    F.relu_: "relu",
-    torch.relu_: "relu",
-    F.leaky_relu: "leaky_relu",
-    torch.tanh: "tanh",
-    F.tanh: "tanh",
-    torch.sigmoid: "sigmoid",
-    F.sigmoid: "sigmoid",
-    F.selu: "selu",
-    torch.selu: "selu",
-    F.gelu: "gelu",
-    F.silu: "silu",
-    F.elu: "elu",
-    F.celu: "celu",
-    F.mish: "mish",
-    F.softplus: "softplus",
-    F.relu6: "relu6",
-    F.hardtanh: "hardtanh",
-    F.softsign: "softsign",
-    "relu": "relu",
-    "relu_": "relu",
-    "tanh": "tanh",
-    "sigmoid": "sigmoid",
-    "tanh_": "tanh",
-    "sigmoid_": "sigmoid",
-}
+FUNCTIONS: dict[Any, str] = {f: name for name, kind in ACTIVATIONS.items() for f in kind.functions}
 
 
-def names() -> list[str]:
-    """Canonical activation names."""
-    return sorted(_TABLE)
+def names(pattern: str | None = None) -> list[str]:
+    """Canonical activation names, sorted; a glob ``pattern`` keeps those it matches.
+
+    >>> names("?elu")
+    ['celu', 'gelu', 'relu', 'selu']
+    """
+    return ACTIVATIONS.names(pattern)
 
 
 def from_module(module: nn.Module) -> Activation | None:
-    """The activation an ``nn.Module`` computes, or None when it is not an elementwise one."""
-    reader = _MODULES.get(type(module))
-    if reader is None:
-        cls = type(module)
+    """The activation an ``nn.Module`` computes, or None when it is not an elementwise one.
+
+    >>> from_module(nn.GELU(approximate="tanh")).spec, from_module(nn.Linear(2, 2))
+    ('gelu:approximate=tanh', None)
+    """
+    cls = type(module)
+    name = _MODULES.get(cls)
+    if name is None:
         if cls.__module__.startswith("transformers") and cls.__name__ in _HF_MODULES:
             name, options = _HF_MODULES[cls.__name__]
             return Activation(name, dict(options))
         return None
-    name, options = reader(module)
-    return Activation(name, options)
+    return Activation(name, ACTIVATIONS[name].read(module))
 
 
 def resolve(spec: str | Activation | nn.Module | dict | None) -> Activation:
@@ -198,22 +250,12 @@ def resolve(spec: str | Activation | nn.Module | dict | None) -> Activation:
             )
         return act
     if isinstance(spec, dict):
-        d = dict(spec)
-        name = d.pop("name", None)
+        options = dict(spec)
+        name = options.pop("name", None)
         if name is None:
             raise InitSpecError("An activation dict needs a 'name' key, e.g. {'name': 'relu'}.")
-        parsed_name, options = str(name), d
+        name = ACTIVATIONS.canonical(str(name))
     else:
-        parsed = parse_spec(str(spec))
-        if parsed.args:
-            raise InitSpecError(f"Activation {spec!r}: give options as KEY=VALUE.")
-        parsed_name, options = parsed.name, dict(parsed.kwargs)
-    name = _ALIASES.get(parsed_name.lower(), parsed_name.lower())
-    if name not in _TABLE:
-        raise InitSpecError(unknown_name("activation", parsed_name, names()))
-    allowed = _OPTIONS.get(name, set())
-    for key in options:
-        if key not in allowed:
-            hint = f" Allowed: {', '.join(sorted(allowed))}." if allowed else " It takes none."
-            raise InitSpecError(f"Unknown option {key!r} for activation '{name}'.{hint}")
-    return Activation(name, dict(options))
+        name, options = ACTIVATIONS.parse(spec)
+    ACTIVATIONS.check_options(name, options, ACTIVATIONS[name].options)
+    return Activation(name, options)

@@ -20,8 +20,9 @@ from typing import Any
 
 import torch
 
-from initlab.errors import InitSpecError, unknown_name
-from initlab.specs import format_spec, parse_spec
+from initlab.errors import InitSpecError
+from initlab.registry import Registry
+from initlab.specs import format_spec
 
 
 @dataclass(frozen=True)
@@ -35,47 +36,56 @@ class OptimizerKind:
 
 _SGD = {"momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False}
 _ADAM = {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False}
-OPTIMIZERS: dict[str, OptimizerKind] = {
-    "sgd": OptimizerKind(torch.optim.SGD, _SGD),
-    "momentum": OptimizerKind(torch.optim.SGD, {**_SGD, "momentum": 0.9}),
-    "nesterov": OptimizerKind(
-        torch.optim.SGD, {"momentum": 0.9, "weight_decay": 0.0}, {"nesterov": True}
-    ),
-    "adam": OptimizerKind(torch.optim.Adam, _ADAM),
-    "adamw": OptimizerKind(torch.optim.AdamW, {**_ADAM, "weight_decay": 0.01}),
-    "rmsprop": OptimizerKind(
+# name -> OptimizerKind; names are looked up lower-cased ("SGD" is "sgd")
+OPTIMIZERS = Registry("optimizer", normalize=str.lower)
+OPTIMIZERS.register("sgd", OptimizerKind(torch.optim.SGD, _SGD))
+OPTIMIZERS.register("momentum", OptimizerKind(torch.optim.SGD, {**_SGD, "momentum": 0.9}))
+OPTIMIZERS.register(
+    "nesterov",
+    OptimizerKind(torch.optim.SGD, {"momentum": 0.9, "weight_decay": 0.0}, {"nesterov": True}),
+)
+OPTIMIZERS.register("adam", OptimizerKind(torch.optim.Adam, _ADAM))
+OPTIMIZERS.register("adamw", OptimizerKind(torch.optim.AdamW, {**_ADAM, "weight_decay": 0.01}))
+OPTIMIZERS.register(
+    "rmsprop",
+    OptimizerKind(
         torch.optim.RMSprop,
         {"alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "centered": False},
     ),
-    "adagrad": OptimizerKind(
+)
+OPTIMIZERS.register(
+    "adagrad",
+    OptimizerKind(
         torch.optim.Adagrad,
         {"lr_decay": 0.0, "weight_decay": 0.0, "initial_accumulator_value": 0.0, "eps": 1e-10},
     ),
-}
+)
 
 
-def names() -> list[str]:
-    """Optimizer names a spec may use."""
-    return sorted(OPTIMIZERS)
+def names(pattern: str | None = None) -> list[str]:
+    """Optimizer names a spec may use, sorted; a glob ``pattern`` keeps those it matches.
+
+    >>> names("ada*")
+    ['adagrad', 'adam', 'adamw']
+    """
+    return OPTIMIZERS.names(pattern)
 
 
 def resolve_optimizer(spec: str) -> tuple[str, dict[str, Any]]:
-    """The optimizer name and its full keyword settings (defaults filled in)."""
-    parsed = parse_spec(str(spec))
-    name = parsed.name.lower()
-    if name not in OPTIMIZERS:
-        raise InitSpecError(unknown_name("optimizer", parsed.name, names()))
-    if parsed.args:
-        raise InitSpecError(f"Optimizer {spec!r}: give options as KEY=VALUE.")
-    if "lr" in parsed.kwargs:
+    """The optimizer name and its full keyword settings (defaults filled in).
+
+    >>> resolve_optimizer("Nesterov:momentum=0.8")
+    ('nesterov', {'momentum': 0.8, 'weight_decay': 0.0})
+    """
+    name, options = OPTIMIZERS.parse(spec)
+    if "lr" in options:
         raise InitSpecError(
             f"Optimizer {spec!r}: give the learning rate with --lr / lr=, not in the spec."
         )
     kind = OPTIMIZERS[name]
+    OPTIMIZERS.check_options(name, options, kind.options)
     settings = dict(kind.options)
-    for key, value in parsed.kwargs.items():
-        if key not in kind.options:
-            raise InitSpecError(unknown_name(f"option for optimizer '{name}'", key, kind.options))
+    for key, value in options.items():
         settings[key] = _coerce(name, key, value, kind.options[key])
     return name, settings
 
@@ -89,9 +99,15 @@ def canonical_optimizer(spec: str) -> str:
 
 
 def make_optimizer(
-    spec: str, params: Iterable[torch.Tensor], *, lr: float, foreach: bool = True
+    spec: str,
+    params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+    *,
+    lr: float,
+    foreach: bool | None = True,
 ) -> torch.optim.Optimizer:
-    """A ``torch.optim`` optimizer for ``params`` from a spec, with one-line errors."""
+    """A ``torch.optim`` optimizer for ``params`` (tensors, or parameter-group dicts as
+    torch takes them) from a spec, with one-line errors; ``foreach=None`` leaves the choice
+    to torch."""
     name, settings = resolve_optimizer(spec)
     kind = OPTIMIZERS[name]
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:

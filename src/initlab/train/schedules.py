@@ -55,9 +55,13 @@ def get(spec) -> Schedule:
     return REGISTRY.get(spec)
 
 
-def names() -> list[str]:
-    """The schedule names, sorted."""
-    return REGISTRY.names()
+def names(pattern: str | None = None) -> list[str]:
+    """The schedule names, sorted; a glob ``pattern`` keeps those it matches.
+
+    >>> names("cosine*")
+    ['cosine', 'cosine_restarts']
+    """
+    return REGISTRY.names(pattern)
 
 
 @REGISTRY.register("constant")
