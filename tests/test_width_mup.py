@@ -7,10 +7,10 @@ import torch
 from torch import nn
 
 from initlab.errors import ConfigError
+from initlab.experiments.width_runs import width_optimizer
 from initlab.models.mup import (
     apply_readout,
     lr_multiplier,
-    make_optimizer,
     mlp,
     multiplier_table,
     param_groups,
@@ -82,7 +82,7 @@ def test_optimizer_groups_carry_the_hand_computed_lr_per_parameter():
     model = mlp(width=width, depth=3)
     for optimizer, cls in (("adam", torch.optim.Adam), ("sgd", torch.optim.SGD)):
         plan = plan_widths(mlp, width=width, base_width=base, optimizer=optimizer, depth=3)
-        opt = make_optimizer(model, plan, optimizer, lr)
+        opt = width_optimizer(model, plan, optimizer, lr)
         assert isinstance(opt, cls)
         got = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
         m = width / base
@@ -149,4 +149,4 @@ def test_bad_input_is_one_config_error_line(call, words):
 def test_optimizer_must_match_the_plan():
     plan = plan_widths(mlp, width=128, base_width=64, optimizer="adam")
     with pytest.raises(ConfigError, match="made for adam"):
-        make_optimizer(mlp(width=128), plan, "sgd", 0.1)
+        width_optimizer(mlp(width=128), plan, "sgd", 0.1)

@@ -30,9 +30,17 @@ from torch import nn
 from initlab.data.dataset import Dataset
 from initlab.errors import ConfigError
 from initlab.initializers import init_
-from initlab.models.mup import WidthPlan, apply_readout, make_optimizer, plan_widths
+from initlab.models.mup import (
+    OPTIMIZERS,
+    WidthPlan,
+    apply_readout,
+    check_choice,
+    param_groups,
+    plan_widths,
+)
 from initlab.models.specs import build, is_factory, parse_arch
 from initlab.specs import format_spec
+from initlab.train.optim import make_optimizer
 
 WEIGHT_SALT = 0  # generator seeds: weights from seed * 2, batches from seed * 2 + 1
 BATCH_SALT = 1
@@ -65,6 +73,23 @@ def width_factory(arch: str, data: Dataset, activation: str = "relu") -> Callabl
         )
 
     return factory
+
+
+def width_optimizer(model: nn.Module, plan: WidthPlan, optimizer: str, lr: float):
+    """The one optimizer factory (:func:`initlab.train.optim.make_optimizer`) over the width
+    plan's per-parameter groups; the optimizer must be the one the plan was made for.
+
+    >>> from initlab.models.mup import mlp
+    >>> plan = plan_widths(mlp, width=128, base_width=64, optimizer="sgd")
+    >>> type(width_optimizer(mlp(width=128), plan, "sgd", 0.1)).__name__
+    'SGD'
+    """
+    optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
+    if optimizer != plan.optimizer:
+        raise ConfigError(f"The plan was made for {plan.optimizer}, not {optimizer}.")
+    if not lr > 0:
+        raise ConfigError(f"Learning rate must be > 0, got {lr}.")
+    return make_optimizer(optimizer, param_groups(model, plan, lr), lr=lr, foreach=None)
 
 
 def batch_order(n: int, batch_size: int, steps: int, seed: int) -> torch.Tensor:
@@ -113,7 +138,7 @@ class WidthRun:
         model = factory(width=width)
         init_(model, init, generator=torch.Generator().manual_seed(2 * seed + WEIGHT_SALT))
         apply_readout(model, plan)
-        return cls(model, plan, make_optimizer(model, plan, optimizer, lr), data, seed)
+        return cls(model, plan, width_optimizer(model, plan, optimizer, lr), data, seed)
 
     def train(
         self,

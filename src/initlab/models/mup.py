@@ -34,10 +34,11 @@ so μP and SP coincide there; SP uses multiplier 1 at every width.
  ('3.bias', 'input', 1.0), ('5.weight', 'output', 1.0), ('5.bias', 'fixed', 1.0)]
 >>> plan.readout_mult
 0.25
->>> model = mlp(width=256)
->>> opt = make_optimizer(model, plan, "adam", lr=1e-2)
->>> sorted({g["lr"] for g in opt.param_groups})
+>>> sorted({g["lr"] for g in param_groups(mlp(width=256), plan, 1e-2)})
 [0.0025, 0.01]
+
+The optimizer over these groups is :func:`initlab.train.optim.make_optimizer`, the one
+optimizer factory (``experiments.width_runs.width_optimizer`` checks the plan first).
 """
 
 from __future__ import annotations
@@ -257,14 +258,3 @@ def param_groups(model: nn.Module, plan: WidthPlan, lr: float) -> list[dict[str,
     for g in groups.values():
         g["name"] = "+".join(dict.fromkeys(g.pop("kinds")))
     return list(groups.values())
-
-
-def make_optimizer(model: nn.Module, plan: WidthPlan, optimizer: str, lr: float):
-    """``torch.optim.SGD`` or ``Adam`` over :func:`param_groups` (defaults otherwise)."""
-    optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
-    if optimizer != plan.optimizer:
-        raise ConfigError(f"The plan was made for {plan.optimizer}, not {optimizer}.")
-    if not lr > 0:
-        raise ConfigError(f"Learning rate must be > 0, got {lr}.")
-    groups = param_groups(model, plan, lr)
-    return torch.optim.SGD(groups, lr=lr) if optimizer == "sgd" else torch.optim.Adam(groups, lr=lr)
