@@ -132,7 +132,7 @@ def test_second_moment_exact_cases(act, expected):
 @pytest.mark.parametrize("act", ["tanh", "sigmoid", "gelu", "silu", "elu", "mish", "softplus"])
 def test_second_moment_matches_monte_carlo(act):
     z = torch.randn(2_000_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    fn = initlab.initializers.activations.resolve(act).fn()
+    fn = initlab.activations.resolve(act).fn()
     mc = float((fn(z) ** 2).mean())
     assert second_moment(act) == pytest.approx(mc, rel=5e-3)
 

@@ -7,6 +7,7 @@ the parts form no cycle. Bottom to top:
     0  errors, atomic                  no initlab imports
     1  specs                           the spec grammar
     2  registry                        the one registry mechanism
+    3  activations                     the activation table every layer above reads
     3  initializers, data, results     schemes and init_; datasets; plain records and the store
     4  models, report                  model specs; HTML pages from a store alone
     5  probe                           statistics, watch, prediction, diagnosis
@@ -44,6 +45,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("errors", "atomic", "runspec"),
     ("specs",),
     ("registry",),
+    ("activations",),
     ("initializers", "data", "results"),
     ("models", "report", "init"),
     ("probe",),
@@ -67,21 +69,23 @@ ALLOWED: dict[str, set[str]] = {
     "runspec": set(),
     "specs": {"errors"},
     "registry": {"errors", "specs"},
-    "initializers": {"errors", "specs", "registry"},
+    # the activation table: gains, tracing, models, the probe and the trainer read it
+    "activations": {"errors", "specs", "registry"},
+    "initializers": {"errors", "registry", "activations"},
     "data": {"errors", "atomic", "specs", "registry"},
     "results": {"errors", "atomic", "runspec"},
-    "models": {"errors", "specs", "initializers"},
+    "models": {"errors", "specs", "activations"},
     # initlab.init: tensor-level functions (like torch.nn.init) over the initializer registry
-    "init": {"errors", "initializers"},
+    "init": {"errors", "activations", "initializers"},
     "report": {"atomic", "results"},
-    "probe": {"errors", "initializers", "models", "results"},
-    "train": {"errors", "atomic", "runspec", "specs", "registry", "initializers", "data",
+    "probe": {"errors", "activations", "initializers", "models", "results"},
+    "train": {"errors", "atomic", "runspec", "specs", "registry", "activations", "initializers", "data",
               "results", "models"},
     # watch adapters for TensorBoard, Lightning and the HF Trainer: nothing imports them
     "integrations": {"probe", "results"},
     "experiments": {
-        "errors", "atomic", "runspec", "specs", "registry", "initializers", "data", "results",
-        "models", "report", "probe", "train",
+        "errors", "atomic", "runspec", "specs", "registry", "activations", "initializers", "data",
+        "results", "models", "report", "probe", "train",
     },
     # thin commands: parse, call the library (experiments, or probe/report/... directly), print
     "cli": {

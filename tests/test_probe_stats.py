@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from initlab.initializers.activations import resolve
+from initlab.activations import resolve
 from initlab.probe.stats import FixedHistogram, GradStats, Moments, OutputStats, auto_range
 
 

@@ -16,10 +16,10 @@ import torch
 
 import initlab
 import initlab.experiments.presets  # noqa: F401  (registers every preset)
+from initlab import activations
 from initlab.data import datasets
 from initlab.errors import ConfigError, InitlabError, InitSpecError
 from initlab.experiments import preset_registry
-from initlab.initializers import activations
 from initlab.initializers import registry as initializers
 from initlab.models import mup
 from initlab.registry import Configurable, Registry

@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import initlab
+from initlab.activations import from_module
 from initlab.data import load
 from initlab.errors import ConfigError
-from initlab.initializers.activations import from_module
 from initlab.models.specs import build
 from initlab.train import BatchOrder, Member, dropout_generator, init_generator
 from initlab.train import trainer as trainer_module

@@ -27,8 +27,8 @@ from typing import Any
 
 import torch
 
+from initlab.activations import resolve
 from initlab.errors import InitSpecError
-from initlab.initializers.activations import resolve
 from initlab.initializers.apply import default_generator
 from initlab.initializers.fans import tensor_fans
 from initlab.initializers.registry import REGISTRY, LayerContext, get

@@ -12,8 +12,8 @@ from typing import Any
 import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from initlab.activations import resolve
 from initlab.errors import ConfigError, InitlabError, did_you_mean
-from initlab.initializers.activations import resolve
 from initlab.initializers.registry import get
 from initlab.models.specs import canonical_arch, is_factory, parse_arch
 from initlab.specs import format_spec, split_specs

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.nn.modules.lazy import LazyModuleMixin
 
+from initlab.activations import Activation, resolve
 from initlab.errors import InitSpecError
-from initlab.initializers.activations import Activation, resolve
 from initlab.initializers.fans import Block, module_blocks, tensor_fans
 from initlab.initializers.init_report import InitReport, InitRow
 from initlab.initializers.registry import Initializer, LayerContext, get

@@ -17,7 +17,7 @@ import math
 
 import torch
 
-from initlab.initializers.activations import Activation, resolve
+from initlab.activations import Activation, resolve
 
 # Simpson's rule on [-12, 12]: robust at kinks (ReLU, hardtanh), error far below 1e-8 here.
 _POINTS = 24001

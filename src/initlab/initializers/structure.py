@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from initlab.initializers.activations import FUNCTIONS, Activation, from_module
+from initlab.activations import FUNCTIONS, Activation, from_module
 from initlab.initializers.fans import is_hf_conv1d
 
 _ACT_ATTRS = ("act", "act_fn", "activation", "activation_fn", "intermediate_act_fn")

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from initlab.initializers.activations import FUNCTIONS, Activation, from_module
+from initlab.activations import FUNCTIONS, Activation, from_module
 from initlab.initializers.fans import is_hf_conv1d
 from initlab.initializers.structure import structural_activations
 

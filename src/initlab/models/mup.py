@@ -51,8 +51,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from initlab.activations import resolve
 from initlab.errors import ConfigError
-from initlab.initializers.activations import resolve
 
 PARAMETRIZATIONS = ("sp", "mup")
 OPTIMIZERS = ("sgd", "adam")

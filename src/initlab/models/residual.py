@@ -18,8 +18,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from initlab.activations import resolve
 from initlab.errors import InitSpecError
-from initlab.initializers.activations import resolve
 
 NORMS = (None, "batchnorm")
 

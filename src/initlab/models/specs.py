@@ -37,8 +37,8 @@ from typing import Any
 
 from torch import nn
 
+from initlab.activations import resolve
 from initlab.errors import InitSpecError, did_you_mean, unknown_name
-from initlab.initializers.activations import resolve
 from initlab.models.factory import load_factory
 from initlab.specs import Spec, format_spec, parse_spec
 

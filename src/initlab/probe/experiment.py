@@ -12,9 +12,9 @@ import hashlib
 import torch
 from torch import nn
 
+from initlab.activations import resolve
 from initlab.errors import ConfigError
 from initlab.initializers import get, init_
-from initlab.initializers.activations import resolve
 from initlab.probe.probe import probe
 from initlab.results.probe_records import HistogramRun
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from initlab.activations import Activation, from_module
 from initlab.errors import ConfigError
-from initlab.initializers.activations import Activation, from_module
 from initlab.initializers.fans import is_hf_conv1d
 from initlab.probe.record import assemble
 from initlab.probe.stats import GradStats, Moments, OutputStats

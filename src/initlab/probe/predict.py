@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from initlab.initializers.activations import Activation, from_module, resolve
+from initlab.activations import Activation, from_module, resolve
 from initlab.initializers.fans import is_hf_conv1d, module_blocks
 
 WEIGHT_TYPES = (

@@ -19,7 +19,7 @@ import math
 import numpy as np
 import torch
 
-from initlab.initializers.activations import BOUNDED_RANGE, RELU_FAMILY, Activation
+from initlab.activations import BOUNDED_RANGE, RELU_FAMILY, Activation
 from initlab.results.probe_records import Histogram
 
 SATURATION_MARGIN = 0.01  # sigmoid within 0.01 of 0/1, tanh |y| > 0.99

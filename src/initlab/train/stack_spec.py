@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import torch
 
+from initlab.activations import resolve
 from initlab.data.dataset import Dataset
 from initlab.errors import ConfigError
 from initlab.initializers import get
-from initlab.initializers.activations import resolve
 from initlab.models.specs import canonical_arch
 from initlab.runspec import RunSpec, StackSpec
 from initlab.train.controls import TrainControls

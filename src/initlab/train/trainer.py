@@ -38,10 +38,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from initlab.activations import from_module
 from initlab.data.dataset import Dataset, Split
 from initlab.errors import ConfigError
 from initlab.initializers import get, init_
-from initlab.initializers.activations import from_module
 from initlab.models.specs import build, canonical_arch
 from initlab.models.stacked import StackedModel
 from initlab.results.records import RunRecord
