@@ -16,8 +16,8 @@ from torch import nn
 import initlab
 from initlab.cli import main
 from initlab.errors import InitSpecError
-from initlab.experiments.width_runs import width_arch
 from initlab.initializers.registry import scheme_class
+from initlab.models.mup import width_arch
 from initlab.models.specs import build, canonical_arch, is_factory, parse_arch
 
 pytestmark = pytest.mark.usefixtures("one_thread")

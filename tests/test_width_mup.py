@@ -7,7 +7,6 @@ import torch
 from torch import nn
 
 from initlab.errors import ConfigError
-from initlab.experiments.width_runs import width_optimizer
 from initlab.models.mup import (
     apply_readout,
     lr_multiplier,
@@ -16,6 +15,7 @@ from initlab.models.mup import (
     param_groups,
     plan_widths,
 )
+from initlab.train.parametrize import width_optimizer
 
 torch.set_num_threads(1)
 

@@ -1,9 +1,11 @@
 """The μP coordinate check: mean |activation| of every layer against width, step by step.
 
-Each width (and seed) is built from the factory, initialized, put under the parametrization
-and trained a few steps; before each step (and after the last) the mean |output| of every
-weight layer on one fixed probe batch is recorded. Under a parametrization that is right for
-the optimizer, no layer's size grows with width.
+Each width is one stack of seeds trained by the stacked trainer (``train_stack``) under the
+parametrization, with the trainer's keyed randomness (weights keyed by init spec and seed,
+batches by seed, so every width of one seed sees the same batches). Before each step (and
+after the last) the mean |output| of every weight layer on each seed's first training batch
+is recorded. Under a parametrization that is right for the optimizer, no layer's size grows
+with width.
 
 >>> result = coord_check(widths=[32, 64], steps=1, seeds=1, dataset="blobs",
 ...                      base_width=32, parametrization="mup", threads=1)
@@ -16,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -23,11 +26,14 @@ from rich.markup import escape
 
 from initlab.data.datasets import load
 from initlab.errors import ConfigError
-from initlab.experiments.width_runs import MeanAbs, WidthRun, batch_order, weight_layers
-from initlab.models.mup import OPTIMIZERS, PARAMETRIZATIONS, check_choice
+from initlab.models.mup import OPTIMIZERS, PARAMETRIZATIONS, check_choice, width_arch
+from initlab.probe.mean_abs import MeanAbs, weight_layers
 from initlab.report.width_report import render_width_report
 from initlab.results.store import Store, describe_environment
 from initlab.results.width_records import CoordCheck, coord_diagnosis
+from initlab.train.parametrize import Parametrization
+from initlab.train.stack_spec import Member, stack_spec
+from initlab.train.trainer import StackRun
 
 DEFAULT_ARCH = "initlab.models.mup:mlp"
 DEFAULT_WIDTHS = (64, 128, 256, 512, 1024)
@@ -107,33 +113,25 @@ def coord_check(
     start = time.perf_counter()
     values, layers, kinds = [], None, None
     for width in widths:
-        per_seed = []
-        for seed in range(seeds):
-            run = WidthRun.build(
-                arch, width=width, base_width=base_width, seed=seed, optimizer=optimizer,
-                lr=lr, data=data, parametrization=parametrization, activation=activation,
-                init=init,
-            )  # fmt: skip
-            names = [n for n, _ in weight_layers(run.model)]
-            if layers is None:
-                layers = names
-                weight_kind = {r.name: r.kind for r in run.plan.rows}
-                kinds = [weight_kind[f"{n}.weight" if n else "weight"] for n in names]
-            elif names != layers:
-                raise ConfigError(f"The layers of {arch} change with width ({layers} vs {names}).")
-            probe_x = data.train.features(batch_order(len(data.train), batch_size, 1, seed)[0])
-            rows: list[list[float]] = []
-
-            def record(_t: int, run=run, rows=rows, probe_x=probe_x, layers=layers) -> None:
-                with torch.no_grad(), MeanAbs(run.model) as probe:
-                    run.model(probe_x)
-                rows.append([probe.values.get(n, float("nan")) for n in layers])
-
-            run.train(steps, batch_size, before_step=record)
-            per_seed.append(rows)
-            if progress is not None:
-                progress(len(values) * seeds + seed + 1, len(widths) * seeds)
-        values.append(per_seed)
+        spec = stack_spec(
+            [Member(init, seed) for seed in range(seeds)], data=data,
+            arch=width_arch(arch, width), activation=activation, optimizer=optimizer, lr=lr,
+            batch_size=batch_size, steps=steps, eval_every=None, target_loss=0.0,
+            parametrization=Parametrization(parametrization, base_width),
+        )  # fmt: skip
+        run = StackRun(spec, data)
+        names = [n for n, _ in weight_layers(run.stack.template)]
+        if layers is None:
+            layers = names
+            weight_kind = {r.name: r.kind for r in run.plan.rows}
+            kinds = [weight_kind[f"{n}.weight" if n else "weight"] for n in names]
+        elif names != layers:
+            raise ConfigError(f"The layers of {arch} change with width ({layers} vs {names}).")
+        rows: list[list[list[float]]] = [[] for _ in range(seeds)]
+        run.run(observe=partial(_record, rows=rows, layers=layers, data=data))
+        values.append([_pad(r, steps + 1, len(layers)) for r in rows])
+        if progress is not None:
+            progress(len(values) * seeds, len(widths) * seeds)
     cc = CoordCheck(
         parametrization, optimizer, float(lr), base_width, arch, dataset, widths,
         list(range(steps + 1)), seeds, list(layers or []), list(kinds or []), values, batch_size,
@@ -142,6 +140,21 @@ def coord_check(
     if out is not None:
         result.run_dir, result.report_path = _save(Path(out), result)
     return result
+
+
+def _record(_updates: int, run: StackRun, *, rows, layers, data) -> None:
+    """Mean |output| of each weight layer of every member on its seed's first batch."""
+    first = run.order_of_batches.indices(0)  # (seeds, batch): members are ordered by seed
+    for k in range(run.stack.K):
+        model = run.stack.member_model(k)
+        with torch.no_grad(), MeanAbs(model) as probe:
+            model(data.train.features(first[k].cpu()))
+        rows[k].append([probe.values.get(n, float("nan")) for n in layers])
+
+
+def _pad(rows: list[list[float]], count: int, width: int) -> list[list[float]]:
+    """A seed's rows up to ``count`` (NaN rows after every member diverged)."""
+    return rows + [[float("nan")] * width for _ in range(count - len(rows))]
 
 
 def _save(out: Path, result: CoordResult) -> tuple[Path, Path]:

@@ -2,8 +2,10 @@
 
 A 784-n-n-10 ReLU MLP on MNIST at widths 64..1024, Adam, learning rates 2^-13 .. 2^-4,
 400 steps of batch 128, 3 seeds; the metric is the mean train loss of the last 50 steps.
-Under SP the optimum moves with width, under μP (base width 64) it should not. Every run is
-stored as it finishes, so an interrupted preset resumes where it stopped.
+Under SP the optimum moves with width, under μP (base width 64) it should not. Each
+(parametrization, width, lr) trains its seeds as one stack of the stacked trainer, with its
+keyed randomness; every stack is stored as it finishes, so an interrupted preset resumes
+where it stopped.
 
 >>> import tempfile
 >>> res = width_transfer(tempfile.mkdtemp(), widths=(32, 64), lrs=(2**-8, 2**-6), steps=4,
@@ -14,22 +16,23 @@ stored as it finishes, so an interrupted preset resumes where it stopped.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 from initlab.data.datasets import load
 from initlab.experiments.preset_registry import preset
-from initlab.experiments.width_runs import WidthRun, width_arch
+from initlab.models.mup import width_arch
 from initlab.report.width_report import points_from_runs, render_width_report
-from initlab.results.records import MetricSeries, RunRecord
 from initlab.results.store import Store, describe_environment
-from initlab.results.width_records import best_lrs, tail_mean, transfer_diagnosis
-from initlab.runspec import RunSpec
+from initlab.results.width_records import best_lrs, transfer_diagnosis
+from initlab.runspec import StackSpec
+from initlab.train.parametrize import Parametrization
+from initlab.train.stack_spec import Member, stack_spec
+from initlab.train.trainer import train_stack
 
 ARCH = "initlab.models.mup:mlp:depth=2"
 WIDTHS = (64, 128, 256, 512, 1024)
@@ -58,29 +61,17 @@ class TransferResult:
             console.print(f"report: {self.report_path}")
 
 
-def _config(param, width, lr, seed, *, dataset, steps, batch_size, base_width, tail) -> RunSpec:
-    return RunSpec(
-        dataset=dataset, arch=width_arch(ARCH, width), activation="relu", init="auto",
-        seed=seed, optimizer="adam", lr=float(lr), batch_size=batch_size, steps=steps,
-        eval_every=steps, extra={"parametrization": param, "width": width,
-                                 "base_width": base_width, "metric": METRIC.format(tail=tail)},
+def _stack(param, width, lr, seeds, *, data, steps, batch_size, base_width) -> StackSpec:
+    """The runs of one (parametrization, width, lr): its seeds; ``width`` also goes into each
+    run's ``extra`` for the report, which reads no arch specs."""
+    spec = stack_spec(
+        [Member("auto", s) for s in seeds], data=data, arch=width_arch(ARCH, width),
+        activation="relu", optimizer="adam", lr=float(lr), batch_size=batch_size, steps=steps,
+        eval_every=None, target_loss=0.0,
+        parametrization=Parametrization(param, base_width),
     )  # fmt: skip
-
-
-def _train_one(cfg: RunSpec, data, base_width: int) -> RunRecord:
-    start = time.perf_counter()
-    run = WidthRun.build(
-        ARCH, width=cfg.extra["width"], base_width=base_width, seed=cfg.seed, optimizer="adam",
-        lr=cfg.lr, data=data, parametrization=cfg.extra["parametrization"], init=cfg.init,
-    )  # fmt: skip
-    losses = run.train(cfg.steps, cfg.batch_size)
-    bad = next((i for i, x in enumerate(losses) if not math.isfinite(x)), None)
-    series = MetricSeries("train_loss", list(range(len(losses))), losses)
-    return RunRecord(
-        cfg, status="finished" if bad is None else "diverged",
-        final_train_loss=tail_mean(losses, min(100, cfg.steps)), diverged_step=bad,
-        wall_time=time.perf_counter() - start, metrics={"train_loss": series},
-    )  # fmt: skip
+    runs = tuple(replace(r, extra={**r.extra, "width": width}) for r in spec.runs)
+    return StackSpec(runs, spec.device)
 
 
 def width_transfer(
@@ -101,11 +92,12 @@ def width_transfer(
     out = Path(out)
     data = load(dataset)
     start, trained = time.perf_counter(), 0
-    todo = [
-        _config(p, w, lr, s, dataset=dataset, steps=steps, batch_size=batch_size,
-                base_width=base_width, tail=tail)
-        for p in parametrizations for w in widths for lr in lrs for s in range(seeds)
+    stacks = [
+        _stack(p, w, lr, range(seeds), data=data, steps=steps, batch_size=batch_size,
+               base_width=base_width)
+        for p in parametrizations for w in widths for lr in lrs
     ]  # fmt: skip
+    todo = [run for stack in stacks for run in stack.runs]
     with Store.open(out) as store:
         store.put_meta("name", "width-transfer")
         store.write_config({
@@ -116,12 +108,14 @@ def width_transfer(
         })  # fmt: skip
         store.put_meta("environment", describe_environment(torch.__version__, "cpu"))
         done = store.finished_keys()
-        for i, cfg in enumerate(todo):
-            if cfg.key() not in done:
-                store.put_run(_train_one(cfg, data, base_width))
-                trained += 1
+        for i, stack in enumerate(stacks):
+            missing = tuple(r for r in stack.runs if r.key() not in done)
+            if missing:  # keyed randomness: a seed trained alone gets the same numbers
+                for record in train_stack(StackSpec(missing, stack.device), data):
+                    store.put_run(record)
+                trained += len(missing)
             if progress is not None:
-                progress(i + 1, len(todo))
+                progress((i + 1) * seeds, len(todo))
         keys = {c.key() for c in todo}
         points = points_from_runs([r for r in store.runs() if r.key in keys], tail)
         diagnosis = transfer_diagnosis(points)

@@ -38,12 +38,13 @@ so μP and SP coincide there; SP uses multiplier 1 at every width.
 [0.0025, 0.01]
 
 The optimizer over these groups is :func:`initlab.train.optim.make_optimizer`, the one
-optimizer factory (``experiments.width_runs.width_optimizer`` checks the plan first).
+optimizer factory (``width_optimizer`` checks the plan first); the stacked trainer builds
+the same groups over its stacked tensors (:mod:`initlab.train.parametrize`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from math import prod
 from typing import Any
@@ -53,6 +54,8 @@ from torch import nn
 
 from initlab.activations import resolve
 from initlab.errors import ConfigError
+from initlab.models.specs import build, is_factory, parse_arch
+from initlab.specs import format_spec
 
 PARAMETRIZATIONS = ("sp", "mup")
 OPTIMIZERS = ("sgd", "adam")
@@ -152,6 +155,34 @@ class WidthPlan:
         return {r.name: r.lr_mult for r in self.rows}
 
 
+def width_arch(arch: str, width: int) -> str:
+    """``arch`` with ``width=`` set: ``width_arch("pkg.mod:make", 64) == "pkg.mod:make:width=64"``.
+
+    >>> width_arch("initlab.models.mup:mlp:depth=3", 128)
+    'initlab.models.mup:mlp:depth=3,width=128'
+    """
+    spec = parse_arch(arch)
+    if not is_factory(spec.name):
+        raise ConfigError(
+            f"--arch {arch!r}: width scaling needs a factory taking width=, given as "
+            "package.module:factory (e.g. initlab.models.mup:mlp)."
+        )
+    return format_spec(spec.name, {**spec.kwargs, "width": int(width)})
+
+
+def width_factory(
+    arch: str, in_shape: tuple[int, ...], n_classes: int, activation: str = "relu"
+) -> Callable[..., nn.Module]:
+    """``factory(width=W)`` building ``arch`` for the data's shapes (what :func:`plan_widths`
+    calls); ``arch`` may already name a width, which ``width=`` replaces."""
+
+    def factory(width: int) -> nn.Module:
+        return build(width_arch(arch, width), activation=activation, in_shape=in_shape,
+                     n_classes=n_classes)  # fmt: skip
+
+    return factory
+
+
 def check_choice(what: str, value: str, allowed: tuple[str, ...]) -> str:
     """``value`` lower-cased if it is one of ``allowed``, else a one-line ConfigError."""
     v = str(value).strip().lower()
@@ -223,36 +254,56 @@ def plan_widths(
 
 
 def apply_readout(model: nn.Module, plan: WidthPlan) -> nn.Module:
-    """Multiply the readout module's input by ``plan.readout_mult`` (a forward pre-hook).
+    """Multiply the readout module's input by ``plan.readout_mult``; returns the model.
 
-    A no-op when the multiplier is 1. Returns the model.
+    The multiplier is kept as the module's ``input_multiplier`` attribute, which a forward
+    pre-hook applies in a plain call and the stacked trainer's batched kernels read directly
+    (:mod:`initlab.models.stacked_ops`). A no-op when the multiplier is 1.
+
+    >>> model = apply_readout(mlp(width=8, in_shape=(2,), n_classes=1),
+    ...                       plan_widths(mlp, width=8, base_width=4, in_shape=(2,), n_classes=1))
+    >>> model[5].input_multiplier
+    0.5
     """
     if plan.readout is None or plan.readout_mult == 1.0:
         return model
     module = model.get_submodule(plan.readout)
-    mult = plan.readout_mult
-
-    def scale_input(_module, args):
-        return (args[0] * mult, *args[1:])
-
+    module.input_multiplier = plan.readout_mult
     module.register_forward_pre_hook(scale_input)
     return model
+
+
+def scale_input(module: nn.Module, args: tuple) -> tuple:
+    """The forward pre-hook of :func:`apply_readout`: the input times ``input_multiplier``."""
+    return (args[0] * module.input_multiplier, *args[1:])
 
 
 def param_groups(model: nn.Module, plan: WidthPlan, lr: float) -> list[dict[str, Any]]:
     """Optimizer parameter groups: one per distinct learning rate, named by their kinds.
 
     >>> groups = param_groups(mlp(width=128), plan_widths(mlp, width=128, base_width=64), 0.1)
-    >>> [(g["name"], g["lr"], len(g["params"])) for g in groups]
-    [('input+output+fixed', 0.1, 5), ('hidden', 0.05, 1)]
+    >>> [(g["name"], g["lr"], g["lr_mult"], len(g["params"])) for g in groups]
+    [('input+output+fixed', 0.1, 1.0, 5), ('hidden', 0.05, 0.5, 1)]
     """
+    return named_param_groups(model.named_parameters(), plan, lr)
+
+
+def named_param_groups(
+    named: Iterable[tuple[str, torch.Tensor]], plan: WidthPlan, lr: float
+) -> list[dict[str, Any]]:
+    """:func:`param_groups` over ``(name, tensor)`` pairs: a model's parameters, or the
+    stacked trainer's (K, ...) tensors, which keep the plain model's names. Each group keeps
+    its ``lr_mult``, so a schedule can set ``lr = base * lr_mult``."""
     mults = plan.lr_mults()
     kinds = {r.name: r.kind for r in plan.rows}
     groups: dict[float, dict[str, Any]] = {}
-    for name, p in model.named_parameters():
+    for name, p in named:
         if name not in mults:
             raise ConfigError(f"Parameter {name!r} is not in the width plan; rebuild the plan.")
-        group = groups.setdefault(mults[name], {"params": [], "lr": lr * mults[name], "kinds": []})
+        mult = mults[name]
+        group = groups.setdefault(
+            mult, {"params": [], "lr": lr * mult, "lr_mult": mult, "kinds": []}
+        )
         group["params"].append(p)
         group["kinds"].append(kinds[name])
     for g in groups.values():

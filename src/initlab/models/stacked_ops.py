@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from initlab.activations import from_module
+from initlab.models.mup import scale_input
 
 POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 
@@ -78,6 +79,9 @@ def to_channels(f: Flow) -> None:
 def _linear(prefix: str, module: nn.Linear) -> Op:
     wname, bname = f"{prefix}weight", f"{prefix}bias"
     has_bias = module.bias is not None
+    # a width parametrization's readout multiplier (models.mup.apply_readout), applied to the
+    # input as its forward pre-hook does in a plain call
+    scale = getattr(module, "input_multiplier", None)
 
     def op(f: Flow) -> None:
         w = f.params[wname]  # (K, out, in): nn.Linear's layout with a leading K axis
@@ -89,6 +93,8 @@ def _linear(prefix: str, module: nn.Linear) -> Op:
         m = k // g
         mid = f.x.shape[1:-1]
         xt = f.x.reshape(g, -1, fan_in).transpose(1, 2)  # (G, in, N)
+        if scale is not None:
+            xt = xt * scale
         wg = w.reshape(g, m * out, fan_in)  # a view: members of a group side by side
         # y^T = W x^T, computed as (G, m*out, N): the weight gradient dY^T x lands in W's own
         # layout (no transpose copy), and for shared input the first layer is ONE matmul per
@@ -231,11 +237,21 @@ def leaves(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
     return out
 
 
+def _check_hooks(prefix: str, module: nn.Module) -> None:
+    """Batched kernels do not call modules, so a module's hooks would be skipped silently:
+    such a model runs in vmap or loop mode instead (those call the modules). The one hook
+    they honour is the readout multiplier's, which ``_linear`` applies itself."""
+    pre = [h for h in module._forward_pre_hooks.values() if h is not scale_input]
+    if pre or module._forward_hooks:
+        raise Unstackable(f"{prefix.rstrip('.') or 'model'}: {type(module).__name__} has hooks")
+
+
 def compile_ops(model: nn.Module) -> list[Op]:
     """Batched ops for every layer of ``model``, or :class:`Unstackable`."""
     ops: list[Op] = []
     activations = 0
     for prefix, module in leaves(model):
+        _check_hooks(prefix, module)
         if isinstance(module, nn.Linear):
             ops.append(_linear(prefix, module))
         elif type(module) is nn.Conv2d:

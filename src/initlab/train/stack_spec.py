@@ -23,6 +23,7 @@ from initlab.models.specs import canonical_arch
 from initlab.runspec import RunSpec, StackSpec
 from initlab.train.controls import TrainControls
 from initlab.train.optim import canonical_optimizer
+from initlab.train.parametrize import Parametrization
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,17 @@ def stack_spec(
     bias: str = "zeros",
     device: str | torch.device = "cpu",
     controls: TrainControls | None = None,
+    parametrization: Parametrization | None = None,
 ) -> StackSpec:
     """The :class:`~initlab.runspec.StackSpec` of ``members`` on ``data``: every setting
-    checked and spelled canonically, once (``eval_every=None``: only at the end)."""
+    checked and spelled canonically, once (``eval_every=None``: only at the end).
+    ``parametrization`` (SP or μP against a base width) needs a width-factory ``arch``."""
     _check(members, data, batch_size, steps, eval_every, lr)
     extra = (controls or TrainControls()).to_extra()
+    if parametrization is not None:
+        parametrization.plan(arch, in_shape=data.in_shape, n_classes=data.n_classes,
+                             activation=activation, optimizer=optimizer)  # fmt: skip
+        extra.update(parametrization.to_extra())
     common = dict(
         dataset=data.name, arch=canonical_arch(arch), activation=resolve(activation).spec,
         optimizer=canonical_optimizer(optimizer), lr=float(lr), batch_size=batch_size,

@@ -42,6 +42,7 @@ from initlab.activations import from_module
 from initlab.data.dataset import Dataset, Split
 from initlab.errors import ConfigError
 from initlab.initializers import get, init_
+from initlab.models.mup import apply_readout
 from initlab.models.specs import build, canonical_arch
 from initlab.models.stacked import StackedModel
 from initlab.results.records import RunRecord
@@ -52,6 +53,7 @@ from initlab.train.evaluate import eval_chunk_size, evaluate
 from initlab.train.freeze import BestWeights, FrozenMembers
 from initlab.train.history import EVAL_METRICS, History
 from initlab.train.optim import canonical_optimizer, make_optimizer
+from initlab.train.parametrize import Parametrization, stacked_groups
 from initlab.train.randomness import BatchOrder, dropout_generator, init_generator
 from initlab.train.regularize import (
     activity_penalty,
@@ -71,6 +73,7 @@ def train_stack(
     on_step: Callable[[int, int], None] | None = None,
     checkpoint_path: str | Path | None = None,
     checkpoint_every: int | None = None,
+    observe: Callable[[int, StackRun], None] | None = None,
 ) -> list[RunRecord]:
     """Train every run of ``spec`` together; one :class:`RunRecord` per run, in its order,
     each carrying its :class:`~initlab.runspec.RunSpec`.
@@ -80,9 +83,12 @@ def train_stack(
     after each step. With ``checkpoint_path``, a checkpoint is written every
     ``checkpoint_every`` steps (default :func:`checkpoint_interval`) and at the end, and an
     existing one is resumed from (the result is bit-identical to an uninterrupted run).
+    ``observe(updates, run)`` looks at the stack (``run.stack``) before each step and after
+    the last, ``updates`` being the number of optimizer steps taken so far (the coordinate
+    check measures activations there); it must not change the weights.
     """
     every = checkpoint_every or checkpoint_interval(spec.common.steps)
-    return StackRun(spec, data).run(on_step, checkpoint_path, every)
+    return StackRun(spec, data).run(on_step, checkpoint_path, every, observe)
 
 
 def train_members(members: list[Member], *, data: Dataset, on_step=None, checkpoint_path=None,
@@ -133,18 +139,31 @@ class StackRun:
         even = all(seeds.count(s) == seeds.count(distinct[0]) for s in distinct)
         group_seeds = distinct if even else seeds  # uneven groups: one input batch per member
         arch, act, bias_spec = common.arch, common.activation, common.bias_init
+        # a width parametrization (muP): the readout multiplier on every member, per-parameter
+        # learning-rate multipliers in the optimizer's groups
+        self.parametrization = Parametrization.from_extra(common.extra)
+        self.plan = None
+        if self.parametrization is not None:
+            self.plan = self.parametrization.plan(
+                arch, in_shape=data.in_shape, n_classes=data.n_classes, activation=act,
+                optimizer=common.optimizer,
+            )  # fmt: skip
         models = []
         for init, seed in self.keys:
             model = build(arch, activation=act, in_shape=data.in_shape, n_classes=data.n_classes)
             # data-driven schemes (lsuv, dbn) see the training inputs only, never val/test
             more = {"data": _init_data(data)} if get(init).data_driven else {}
             init_(model, init, bias=bias_spec, generator=init_generator(init, seed), **more)
+            if self.plan is not None:
+                apply_readout(model, self.plan)
             models.append(model)
         self.stack = StackedModel(models, in_shape=data.in_shape).to(self.device)
         self.params = list(self.stack.params.values())
         self.weights = [self.stack.params[n] for n in weight_names(self.stack.template)]
         self.capture = self._activity_positions()
-        self.optimizer = make_optimizer(common.optimizer, self.params, lr=common.lr)
+        groups = self.params if self.plan is None else stacked_groups(
+            self.stack.params, self.plan, common.lr)  # fmt: skip
+        self.optimizer = make_optimizer(common.optimizer, groups, lr=common.lr)
         self.generators = (
             [dropout_generator(i, s, self.device) for i, s in self.keys]
             if self.stack.has_dropout
@@ -191,7 +210,8 @@ class StackRun:
         return frozenset(i - 1 for i in wanted)
 
     # -- the loop ----------------------------------------------------------------------------
-    def run(self, on_step=None, checkpoint_path=None, checkpoint_every=None) -> list[RunRecord]:
+    def run(self, on_step=None, checkpoint_path=None, checkpoint_every=None,
+            observe=None) -> list[RunRecord]:  # fmt: skip
         """Train every member to the end and return one RunRecord each, in the members' order.
 
         Resumes from ``checkpoint_path`` when it exists and saves it every ``checkpoint_every``
@@ -203,6 +223,8 @@ class StackRun:
         for step in range(self.history.done + 1, self.steps + 1):
             if len(self.frozen.members) == self.stack.K:
                 break  # every member diverged or stopped: nothing moves any more
+            if observe is not None:
+                observe(step - 1, self)
             self._step(step)
             if step % self.eval_every == 0 or step == self.steps:
                 self._evaluate(step, chunk)
@@ -215,6 +237,8 @@ class StackRun:
                 )
             if on_step is not None:
                 on_step(step, self.steps)
+        if observe is not None:
+            observe(self.history.done, self)
         self._restore_best(chunk)
         self.wall_time += time.perf_counter() - started
         records = self.history.records(self.configs, self.wall_time)
@@ -231,7 +255,7 @@ class StackRun:
     def _step(self, step: int) -> None:
         lr = self._lr(step)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_mult", 1.0)
         idx = self.order_of_batches.indices(step - 1)  # (G, B)
         x, y = self.train.features(idx), self.train.labels(idx)
         if self.capture:
