@@ -31,7 +31,7 @@ from initlab.activations import resolve
 from initlab.errors import InitSpecError
 from initlab.initializers.apply import default_generator
 from initlab.initializers.fans import tensor_fans
-from initlab.initializers.registry import REGISTRY, LayerContext, get
+from initlab.initializers.registry import REGISTRY, LayerContext, ModelProcedure, get
 
 _NEEDS_A_MODEL = ("torch_default",)  # its rule depends on the layer type
 
@@ -54,7 +54,7 @@ def fill_(
     [0.5]
     """
     spec = get(scheme)
-    if spec.data_driven or spec.model_level or spec.name in _NEEDS_A_MODEL:
+    if isinstance(spec, ModelProcedure) or spec.name in _NEEDS_A_MODEL:
         raise InitSpecError(
             f"'{spec.name}' needs a whole model (or its layers), not one tensor: use "
             f"initlab.init_(model, '{spec.to_spec()}')."
@@ -98,7 +98,7 @@ def _tensor_schemes() -> list[str]:
     out = []
     for name in REGISTRY.names() + sorted(REGISTRY.aliases()):
         spec_cls = REGISTRY.cls(name)
-        if spec_cls.data_driven or spec_cls.model_level or spec_cls.name in _NEEDS_A_MODEL:
+        if issubclass(spec_cls, ModelProcedure) or spec_cls.name in _NEEDS_A_MODEL:
             continue
         out.append(name)
     return out

@@ -21,7 +21,7 @@ def list_inits(as_json: bool) -> None:
       initlab list-inits --json | jq '.[].name'
     """
     # lazy: torch, kept out of CLI startup (initlab --help)
-    from initlab.initializers.registry import get, names, scheme_class
+    from initlab.initializers.registry import get, names, scheme_class, scheme_kind
 
     rows = []
     for name in names():
@@ -30,11 +30,7 @@ def list_inits(as_json: bool) -> None:
             {
                 "name": name,
                 "aliases": list(cls.aliases),
-                "kind": "data-driven"
-                if cls.data_driven
-                else "model-level"
-                if cls.model_level
-                else "formula",
+                "kind": scheme_kind(cls),
                 "formula": cls.formula,
                 "defaults": get(name).to_config(),
             }

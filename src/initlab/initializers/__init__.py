@@ -5,7 +5,15 @@ from initlab.initializers.apply import init_
 from initlab.initializers.dbn import pretrain_dbn
 from initlab.initializers.init_report import InitReport, InitRow
 from initlab.initializers.lsuv import LSUV
-from initlab.initializers.registry import Initializer, LayerContext, get, names, register
+from initlab.initializers.registry import (
+    Initializer,
+    LayerContext,
+    ModelProcedure,
+    TensorScheme,
+    get,
+    names,
+    register,
+)
 
 __all__ = [
     "Initializer",
@@ -13,6 +21,8 @@ __all__ = [
     "InitRow",
     "LSUV",
     "LayerContext",
+    "ModelProcedure",
+    "TensorScheme",
     "get",
     "init_",
     "names",

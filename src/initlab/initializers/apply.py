@@ -22,7 +22,13 @@ from initlab.activations import Activation, resolve
 from initlab.errors import InitSpecError
 from initlab.initializers.fans import Block, module_blocks, tensor_fans
 from initlab.initializers.init_report import InitReport, InitRow
-from initlab.initializers.registry import Initializer, LayerContext, get
+from initlab.initializers.registry import (
+    Initializer,
+    LayerContext,
+    ModelProcedure,
+    TensorScheme,
+    get,
+)
 from initlab.initializers.schemes import Auto
 from initlab.initializers.trace import Found, find_activations, is_weight_layer, run_example
 
@@ -59,8 +65,21 @@ def _parse_rules(rules: Rules | None) -> list[tuple[str, Initializer]]:
                 f"Bad rule {item!r}: a rule is a (parameter-name glob, spec) pair, "
                 "e.g. ('*.bias', 'constant:value=0.1')."
             ) from None
-        out.append((str(pattern), get(spec)))
+        out.append((str(pattern), tensor_scheme(spec, "a rule")))
     return out
+
+
+def tensor_scheme(spec: str | dict | Initializer, role: str) -> TensorScheme:
+    """``spec`` as a formula scheme for ``role`` (a bias or a rule fills single tensors); a
+    model-level procedure there is one line saying where it goes instead."""
+    scheme = get(spec)
+    if isinstance(scheme, ModelProcedure):
+        kind, data = ("data-driven", " with data=") if scheme.needs_data else ("model-level", "")
+        raise InitSpecError(
+            f"'{scheme.name}' is {kind} and fills a whole model: use it as init_'s scheme{data}, "
+            f"not as {role}; a bias or rule takes a formula scheme such as 'zeros' or 'he_normal'."
+        )
+    return scheme
 
 
 def _explicit(nonlinearity, names: list[str]) -> dict[str, Found]:
@@ -104,8 +123,8 @@ def init_(
     """
     spec = get(scheme)
     materialize_lazy(model, example_input)
-    if spec.data_driven or spec.model_level:
-        report = spec.apply(  # type: ignore[attr-defined]
+    if isinstance(spec, ModelProcedure):
+        report = spec.apply(
             model, data=data, generator=generator or default_generator(), bias=bias,
             rules=rules, example_input=example_input,
         )  # fmt: skip
@@ -122,7 +141,7 @@ def init_(
         generator = default_generator()
         report.notes.append(NO_GENERATOR)
     rule_list = _parse_rules(rules)
-    bias_spec = get(bias) if bias is not None else None
+    bias_spec = tensor_scheme(bias, "a bias") if bias is not None else None
     found = _activations(model, spec, rule_list, nonlinearity, example_input, report)
     fill_model(model, spec, bias_spec, rule_list, found, generator, report)
     return report

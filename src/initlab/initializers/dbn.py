@@ -20,7 +20,7 @@ from initlab.initializers.apply import NO_GENERATOR, default_generator, init_, r
 from initlab.initializers.init_report import InitReport
 from initlab.initializers.lsuv import forward_call_order, input_batches
 from initlab.initializers.rbm import RBM, CDSettings, check_visible, train_rbm
-from initlab.initializers.registry import Initializer, register
+from initlab.initializers.registry import ModelProcedure, register
 from initlab.initializers.simple import Normal
 from initlab.initializers.trace import find_activations
 
@@ -195,12 +195,12 @@ def _activation_notes(model, example, stack) -> list[str]:
 
 @register("dbn")
 @dataclass(frozen=True)
-class DBN(Initializer):
+class DBN(ModelProcedure):
     """Greedy RBM pretraining of the hidden Linear layers (see :func:`pretrain_dbn`); every
     other parameter (and the output layer) starts N(0, weight_std^2), biases zero."""
 
     formula = "greedy CD-k RBM pretraining per hidden Linear layer; output layer N(0, 0.01^2)"
-    data_driven = True
+    needs_data = True
     epochs: int = 5
     lr: float = 0.1
     k: int = 1
@@ -219,13 +219,6 @@ class DBN(Initializer):
             raise InitSpecError(f"'dbn' weight_std must be > 0, got {self.weight_std}.")
         CDSettings(self.epochs, self.lr, self.k, self.batch_size, self.momentum,
                    self.initial_momentum, self.weight_decay, self.persistent)  # fmt: skip
-
-    def sample(self, shape, ctx, generator, device, out=None):
-        """Always raises: data-driven, it fills whole models: ``init_(m, "dbn", data=x)``."""
-        raise InitSpecError(
-            "'dbn' is data-driven and fills whole models: use it as init_'s scheme with "
-            "data=, not as a bias or rule spec."
-        )
 
     def apply(
         self, model: nn.Module, *, data, generator: torch.Generator, bias=None, rules=None,

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 
 from initlab.errors import InitSpecError
 from initlab.initializers import distributions as D
-from initlab.initializers.registry import Initializer, LayerContext, register
+from initlab.initializers.registry import LayerContext, TensorScheme, register
 
 
 @register("embedding_normal")
 @dataclass(frozen=True)
-class EmbeddingNormal(Initializer):
+class EmbeddingNormal(TensorScheme):
     formula = "N(0, std^2); std = d_model^-0.5 (dim 1 of the table) unless given (1, 0.02)"
     per_block = False
     std: float | None = None

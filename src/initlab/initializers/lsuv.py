@@ -17,7 +17,7 @@ from torch import nn
 from initlab.errors import InitSpecError
 from initlab.initializers.apply import init_, realized_std
 from initlab.initializers.init_report import InitReport
-from initlab.initializers.registry import Initializer, register
+from initlab.initializers.registry import ModelProcedure, register
 from initlab.initializers.trace import is_weight_layer
 
 # Layers whose output is linear in their weight, so dividing the weight divides the output.
@@ -170,7 +170,7 @@ def _scale_channels(module: nn.Module, scale: torch.Tensor) -> None:
 
 @register("lsuv")
 @dataclass(frozen=True)
-class LSUV(Initializer):
+class LSUV(ModelProcedure):
     """Orthogonal pre-init, then each layer in forward call order divided by its output std
     on ``data`` until ``|std - 1| <= tol`` (per output channel with ``per_channel``; with
     ``center`` the bias also removes each channel's mean). ``batches``: how many batches the
@@ -187,7 +187,7 @@ class LSUV(Initializer):
     """
 
     formula = "orthogonal, then W /= std(layer output on data), layer by layer in call order"
-    data_driven = True
+    needs_data = True
     tol: float = 0.05
     max_iters: int = 10
     per_channel: bool = False
@@ -202,13 +202,6 @@ class LSUV(Initializer):
                 f"'lsuv' max_iters and batches must be >= 1, got max_iters={self.max_iters}, "
                 f"batches={self.batches}."
             )
-
-    def sample(self, shape, ctx, generator, device, out=None):
-        """Always raises: data-driven, it fills whole models: ``init_(m, "lsuv", data=x)``."""
-        raise InitSpecError(
-            "'lsuv' is data-driven and fills whole models: use it as init_'s scheme with "
-            "data=, not as a bias or rule spec."
-        )
 
     def apply(
         self, model: nn.Module, *, data, generator: torch.Generator, bias=None, rules=None,

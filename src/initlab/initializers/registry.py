@@ -36,14 +36,36 @@ class LayerContext:
 
 
 class Initializer(Configurable):
-    """Base of every scheme. Subclasses are frozen dataclasses registered with @register.
+    """Base of every initializer: a frozen dataclass registered with ``@register``, found by
+    :func:`get`, with ``to_config`` / ``from_config``. It is one of two kinds, which
+    :func:`~initlab.initializers.apply.init_` tells apart:
 
-    Formula schemes implement :meth:`sample` (a float32 tensor of ``shape``). Data-driven
-    schemes set ``data_driven = True`` and implement ``apply(model, data, generator, ...)``.
+    * :class:`TensorScheme`: a formula that draws one tensor at a time (``sample``) from what
+      it knows of the layer (:class:`LayerContext`); ``init_`` visits the parameters.
+    * :class:`ModelProcedure`: works on the whole model (``apply``): LSUV and DBN (which need
+      data), fixup and gpt2_residual (which find residual blocks).
+    """
+
+    formula: ClassVar[str] = ""
+
+    @property
+    def data_driven(self) -> bool:
+        """Whether ``init_`` must be given ``data=`` (LSUV, DBN)."""
+        return False
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Initializer:
+        """The scheme of a ``to_config()`` dict (its ``name`` key is ignored), options checked
+        and coerced as in :func:`get`."""
+        return REGISTRY.build(cls, {k: v for k, v in config.items() if k != "name"}, repr(config))
+
+
+class TensorScheme(Initializer):
+    """A formula scheme: :meth:`sample` draws a float32 tensor of a given shape.
 
     >>> import dataclasses
     >>> @dataclasses.dataclass(frozen=True)  # with @register("half_normal") above: a named scheme
-    ... class HalfNormal(Initializer):
+    ... class HalfNormal(TensorScheme):
     ...     std: float = 1.0
     ...     def sample(self, shape, ctx, generator, device, out=None):
     ...         return torch.randn(shape, generator=generator, device=device).abs() * self.std
@@ -53,9 +75,6 @@ class Initializer(Configurable):
     (torch.Size([3, 4]), True)
     """
 
-    formula: ClassVar[str] = ""
-    data_driven: ClassVar[bool] = False  # needs data= (LSUV, DBN)
-    model_level: ClassVar[bool] = False  # works on the whole model via apply() (residual)
     per_block: ClassVar[bool] = True  # fill RNN gate / packed-attention blocks one by one
     owns_bias: ClassVar[bool] = False  # with bias=None, biases use this scheme (torch_default)
 
@@ -88,17 +107,60 @@ class Initializer(Configurable):
         modules (``torch_default`` replays construction order this way)."""
         return model.named_modules()
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Initializer:
-        """The scheme of a ``to_config()`` dict (its ``name`` key is ignored), options checked
-        and coerced as in :func:`get`."""
-        return REGISTRY.build(cls, {k: v for k, v in config.items() if k != "name"}, repr(config))
+
+class ModelProcedure(Initializer):
+    """A model-level procedure: :meth:`apply` initializes the whole model in place and returns
+    an :class:`~initlab.initializers.init_report.InitReport`. ``needs_data`` procedures
+    (LSUV, DBN) are given ``data=``; the others must not be."""
+
+    needs_data: ClassVar[bool] = False
+
+    @property
+    def data_driven(self) -> bool:
+        """Whether ``init_`` must be given ``data=``."""
+        return self.needs_data
+
+    def apply(self, model: torch.nn.Module, *, data, generator: torch.Generator, bias, rules,
+              example_input):  # fmt: skip
+        """Initialize ``model`` in place; return its InitReport."""
+        raise NotImplementedError
+
+
+def _check_kind(cls: type) -> None:
+    if not issubclass(cls, (TensorScheme, ModelProcedure)):
+        raise TypeError(
+            f"{cls.__name__} must subclass TensorScheme (a formula: sample) or ModelProcedure "
+            "(the whole model: apply), not Initializer directly."
+        )
 
 
 REGISTRY = Registry("initializer", Initializer)
-register = REGISTRY.register
+
+
+def register(name: str, *, aliases: Iterable[str] = ()):
+    """Decorator registering an initializer class under ``name`` (and ``aliases``); the class
+    must be a :class:`TensorScheme` or a :class:`ModelProcedure`."""
+
+    def decorate(cls: type) -> type:
+        _check_kind(cls)
+        return REGISTRY.register(name, cls, aliases=aliases)
+
+    return decorate
+
+
 names = REGISTRY.names
 scheme_class = REGISTRY.cls
+
+
+def scheme_kind(cls: type[Initializer]) -> str:
+    """``formula``, ``data-driven`` or ``model-level``: what ``initlab list-inits`` shows.
+
+    >>> scheme_kind(scheme_class("he_normal")), scheme_kind(scheme_class("lsuv"))
+    ('formula', 'data-driven')
+    """
+    if issubclass(cls, ModelProcedure):
+        return "data-driven" if cls.needs_data else "model-level"
+    return "formula"
 
 
 def get(spec: str | dict | Initializer) -> Initializer:

@@ -38,7 +38,7 @@ from torch import nn
 from initlab.errors import InitSpecError
 from initlab.initializers.apply import NORM_LAYERS, _parse_rules, init_, realized_std
 from initlab.initializers.init_report import InitReport, InitRow
-from initlab.initializers.registry import Initializer, get, register
+from initlab.initializers.registry import ModelProcedure, TensorScheme, get, register
 from initlab.initializers.residual_blocks import Discovery, ResidualBlock, block_note, find_blocks
 from initlab.initializers.simple import Normal
 
@@ -102,27 +102,20 @@ class _Edits:
             )
 
 
-class _Residual(Initializer):
+class _Residual(ModelProcedure):
     """Shared flow: find blocks, check them, base init, then the scheme's edits."""
 
-    model_level = True  # init_ hands over the whole model (data is not used)
     formula = ""
 
-    def _base(self) -> Initializer:
+    def _base(self) -> TensorScheme:
         return get(self.base)  # type: ignore[attr-defined]
 
     def _check_base(self) -> None:
-        if get(self.base).data_driven:  # type: ignore[attr-defined]
+        if isinstance(get(self.base), ModelProcedure):  # type: ignore[attr-defined]
             raise InitSpecError(
                 f"'{self.name}' base={self.base!r} must be a formula scheme such as "  # type: ignore[attr-defined]
                 "he_normal, not a model-level one."
             )
-
-    def sample(self, shape, ctx, generator, device, out=None):
-        raise InitSpecError(
-            f"'{self.name}' acts on residual blocks of a whole model: use it as init_'s "
-            "scheme, not as a bias or rule spec."
-        )
 
     def _check(self, found: Discovery) -> None:
         """Raise when the scheme has nothing to act on (before anything is drawn)."""
@@ -309,7 +302,7 @@ class GPT2Residual(_Residual):
                 f"n_layers={self.n_layers}."
             )
 
-    def _base(self) -> Initializer:
+    def _base(self) -> TensorScheme:
         return Normal(std=self.std)
 
     def _edit(self, found, edits, report):

@@ -17,7 +17,7 @@ import torch
 from initlab.errors import InitSpecError, did_you_mean
 from initlab.initializers import distributions as D
 from initlab.initializers.gain import variance_scale
-from initlab.initializers.registry import Initializer, LayerContext, register
+from initlab.initializers.registry import LayerContext, TensorScheme, register
 
 MODES = ("fan_in", "fan_out", "fan_avg")
 DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
@@ -57,7 +57,7 @@ def _draw(shape, std: float, distribution: str, generator, device, out=None) -> 
     return D.truncated_normal(shape, 0.0, corrected, -2.0, 2.0, generator, device)
 
 
-class _Scaled(Initializer):
+class _Scaled(TensorScheme):
     """Shared sampling for the variance-scaling family: std = sqrt(scale / fan)."""
 
     def _scale_mode_dist(self, ctx: LayerContext) -> tuple[float, str, str]:

@@ -9,13 +9,13 @@ import torch
 
 from initlab.errors import InitSpecError
 from initlab.initializers import distributions as D
-from initlab.initializers.registry import Initializer, register
+from initlab.initializers.registry import TensorScheme, register
 from initlab.initializers.schemes import _check_positive
 
 
 @register("zeros")
 @dataclass(frozen=True)
-class Zeros(Initializer):
+class Zeros(TensorScheme):
     formula = "0 everywhere (never breaks symmetry)"
 
     def target_std(self, ctx):
@@ -29,7 +29,7 @@ class Zeros(Initializer):
 
 @register("ones")
 @dataclass(frozen=True)
-class Ones(Initializer):
+class Ones(TensorScheme):
     formula = "1 everywhere (never breaks symmetry)"
 
     def target_std(self, ctx):
@@ -43,7 +43,7 @@ class Ones(Initializer):
 
 @register("constant")
 @dataclass(frozen=True)
-class Constant(Initializer):
+class Constant(TensorScheme):
     formula = "value everywhere (never breaks symmetry)"
     value: float = 0.0
 
@@ -58,7 +58,7 @@ class Constant(Initializer):
 
 @register("uniform")
 @dataclass(frozen=True)
-class Uniform(Initializer):
+class Uniform(TensorScheme):
     formula = "U(a, b)"
     a: float = 0.0
     b: float = 1.0
@@ -80,7 +80,7 @@ class Uniform(Initializer):
 
 @register("normal")
 @dataclass(frozen=True)
-class Normal(Initializer):
+class Normal(TensorScheme):
     formula = "N(mean, std^2)"
     mean: float = 0.0
     std: float = 1.0
@@ -99,7 +99,7 @@ class Normal(Initializer):
 
 @register("trunc_normal")
 @dataclass(frozen=True)
-class TruncNormal(Initializer):
+class TruncNormal(TensorScheme):
     """Normal truncated to [mean + a*std, mean + b*std]: ``a`` and ``b`` are in units of std
     (as in Keras/JAX; ``torch.nn.init.trunc_normal_`` takes absolute bounds). With
     ``correct_variance`` the std is divided by the truncated std so the realized std is ``std``
@@ -142,7 +142,7 @@ class TruncNormal(Initializer):
 
 @register("random_normal")
 @dataclass(frozen=True)
-class RandomNormal(Initializer):
+class RandomNormal(TensorScheme):
     """Keras' ``RandomNormal``: N(mean, stddev^2), by default stddev 0.05 (not PyTorch's 1)."""
 
     formula = "N(mean, stddev^2), Keras defaults mean=0, stddev=0.05"
@@ -163,7 +163,7 @@ class RandomNormal(Initializer):
 
 @register("truncated_normal")
 @dataclass(frozen=True)
-class TruncatedNormal(Initializer):
+class TruncatedNormal(TensorScheme):
     """Keras' ``TruncatedNormal``: N(mean, stddev^2) cut at mean +- 2 stddev, **not** variance
     corrected, so the realized std is 0.8796 * stddev (0.044 for the default 0.05). For a
     corrected one use ``trunc_normal`` (or ``variance_scaling:distribution=truncated_normal``).
@@ -187,7 +187,7 @@ class TruncatedNormal(Initializer):
 
 @register("random_uniform")
 @dataclass(frozen=True)
-class RandomUniform(Initializer):
+class RandomUniform(TensorScheme):
     """Keras' ``RandomUniform``: U(minval, maxval), by default U(-0.05, 0.05)."""
 
     formula = "U(minval, maxval), Keras defaults minval=-0.05, maxval=0.05"
@@ -212,7 +212,7 @@ class RandomUniform(Initializer):
 
 @register("orthogonal")
 @dataclass(frozen=True)
-class Orthogonal(Initializer):
+class Orthogonal(TensorScheme):
     """(Semi-)orthogonal rows or columns of the weight flattened to [out, rest], times gain."""
 
     formula = "gain * Q, QR of a N(0,1) [out, rest] matrix (sign-fixed)"
@@ -249,7 +249,7 @@ class Orthogonal(Initializer):
 
 @register("identity", aliases=("eye", "dirac"))
 @dataclass(frozen=True)
-class Identity(Initializer):
+class Identity(TensorScheme):
     """Eye for 2-d weights, Dirac delta for convolutions (per group), times gain."""
 
     formula = "gain * I (Linear) or gain * dirac (Conv)"
@@ -278,7 +278,7 @@ class Identity(Initializer):
 
 @register("sparse")
 @dataclass(frozen=True)
-class Sparse(Initializer):
+class Sparse(TensorScheme):
     """Martens (2010): in each column a ``sparsity`` fraction of rows is zero, the rest
     N(0, std^2). Unlike ``torch.nn.init.sparse_`` every draw uses the given generator."""
 

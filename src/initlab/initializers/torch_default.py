@@ -30,7 +30,7 @@ from torch.nn import init
 
 from initlab.initializers import distributions as D
 from initlab.initializers.fans import is_hf_conv1d, tensor_fans
-from initlab.initializers.registry import Initializer, LayerContext, register
+from initlab.initializers.registry import LayerContext, TensorScheme, register
 
 # Linear/Conv weights: kaiming_uniform_(a=sqrt(5)); its bound is computed exactly as torch does
 _KAIMING_A = math.sqrt(5)
@@ -50,7 +50,7 @@ def _inverse_sqrt(n: int) -> float:
 
 @register("torch_default", aliases=("pytorch_default",))
 @dataclass(frozen=True)
-class TorchDefault(Initializer):
+class TorchDefault(TensorScheme):
     formula = "per layer type, as torch reset_parameters (Linear/Conv: U(+-1/sqrt(fan_in)))"
     per_block = False  # PyTorch fills packed tensors whole
     owns_bias = True  # with bias=None, biases follow PyTorch too
