@@ -21,9 +21,9 @@ from typing import Any
 
 import torch
 
-from initlab.data.dataset import Dataset, Split
 from initlab.data.idx import read_idx
 from initlab.data.sources import IdxFile, find_in, locate
+from initlab.data.tensors import Dataset, Split
 from initlab.errors import DataError, InitSpecError
 from initlab.registry import Registry
 from initlab.specs import format_spec

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from initlab.data.dataset import Split
+from initlab.data.tensors import Split
 from initlab.models.stacked import StackedModel
 
 EVAL_BUDGET_FLOATS = 2**24  # ~64 MB of float32 for the widest activation of a chunk

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from initlab.activations import resolve
-from initlab.data.dataset import Dataset
+from initlab.data.tensors import Dataset
 from initlab.errors import ConfigError
 from initlab.initializers import get
 from initlab.models.specs import canonical_arch

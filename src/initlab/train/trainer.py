@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from initlab.activations import from_module
-from initlab.data.dataset import Dataset, Split
+from initlab.data.tensors import Dataset, Split
 from initlab.errors import ConfigError
 from initlab.initializers import get, init_
 from initlab.models.mup import apply_readout
