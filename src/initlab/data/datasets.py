@@ -28,27 +28,33 @@ from initlab.errors import DataError, InitSpecError
 from initlab.registry import Registry
 from initlab.specs import format_spec
 
-# sha256 of the UNCOMPRESSED IDX files (the gzip bytes differ between hosts).
-MNIST_FILES = [
-    IdxFile("train-images-idx3-ubyte",
-            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", (60000, 28, 28)),
-    IdxFile("train-labels-idx1-ubyte",
-            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", (60000,)),
-    IdxFile("t10k-images-idx3-ubyte",
-            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", (10000, 28, 28)),
-    IdxFile("t10k-labels-idx1-ubyte",
-            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", (10000,)),
-]  # fmt: skip
-FASHION_FILES = [
-    IdxFile("train-images-idx3-ubyte",
-            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", (60000, 28, 28)),
-    IdxFile("train-labels-idx1-ubyte",
-            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", (60000,)),
-    IdxFile("t10k-images-idx3-ubyte",
-            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", (10000, 28, 28)),
-    IdxFile("t10k-labels-idx1-ubyte",
-            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", (10000,)),
-]  # fmt: skip
+# The four IDX files of MNIST and of Fashion-MNIST: the same names and shapes.
+_IDX_LAYOUT = (
+    ("train-images-idx3-ubyte", (60000, 28, 28)),
+    ("train-labels-idx1-ubyte", (60000,)),
+    ("t10k-images-idx3-ubyte", (10000, 28, 28)),
+    ("t10k-labels-idx1-ubyte", (10000,)),
+)
+
+
+def _idx_files(*sha256: str) -> list[IdxFile]:
+    """The four IDX files with their sha256 (of the UNCOMPRESSED files: gzip bytes differ
+    between hosts), in the order of ``_IDX_LAYOUT``."""
+    return [IdxFile(name, digest, shape) for (name, shape), digest in zip(_IDX_LAYOUT, sha256)]
+
+
+MNIST_FILES = _idx_files(
+    "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+)
+FASHION_FILES = _idx_files(
+    "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+)
 FASHION_URLS = [
     "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
     "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",

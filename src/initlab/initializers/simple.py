@@ -137,12 +137,27 @@ class TruncNormal(TensorScheme):
 
 
 # Keras 3's RandomNormal, TruncatedNormal and RandomUniform: Keras' names, option names
-# (``stddev``, ``minval``, ``maxval``, as in their get_config) and defaults.
+# (``stddev``, ``minval``, ``maxval``, as in their get_config) and defaults; each draws as
+# the torch-named scheme it equals (``same()``), so the two can never drift apart.
+
+
+class _KerasNamed(TensorScheme):
+    def same(self) -> TensorScheme:
+        """The torch-named scheme this one equals."""
+        raise NotImplementedError
+
+    def target_std(self, ctx):
+        """The std of :meth:`same`."""
+        return self.same().target_std(ctx)
+
+    def sample(self, shape, ctx, generator, device, out=None):
+        """The draws of :meth:`same`."""
+        return self.same().sample(shape, ctx, generator, device, out)
 
 
 @register("random_normal")
 @dataclass(frozen=True)
-class RandomNormal(TensorScheme):
+class RandomNormal(_KerasNamed):
     """Keras' ``RandomNormal``: N(mean, stddev^2), by default stddev 0.05 (not PyTorch's 1)."""
 
     formula = "N(mean, stddev^2), Keras defaults mean=0, stddev=0.05"
@@ -152,18 +167,14 @@ class RandomNormal(TensorScheme):
     def __post_init__(self) -> None:
         _check_positive(self.name, "stddev", self.stddev)
 
-    def target_std(self, ctx):
-        """``stddev``."""
-        return self.stddev
-
-    def sample(self, shape, ctx, generator, device, out=None):
-        """N(mean, stddev^2) draws."""
-        return D.normal(shape, self.mean, self.stddev, generator, device, out)
+    def same(self) -> TensorScheme:
+        """``normal:mean=...,std=stddev``."""
+        return Normal(self.mean, self.stddev)
 
 
 @register("truncated_normal")
 @dataclass(frozen=True)
-class TruncatedNormal(TensorScheme):
+class TruncatedNormal(_KerasNamed):
     """Keras' ``TruncatedNormal``: N(mean, stddev^2) cut at mean +- 2 stddev, **not** variance
     corrected, so the realized std is 0.8796 * stddev (0.044 for the default 0.05). For a
     corrected one use ``trunc_normal`` (or ``variance_scaling:distribution=truncated_normal``).
@@ -176,18 +187,14 @@ class TruncatedNormal(TensorScheme):
     def __post_init__(self) -> None:
         _check_positive(self.name, "stddev", self.stddev)
 
-    def target_std(self, ctx):
-        """0.8796 * ``stddev``: the std of N(0, stddev^2) cut at +-2 stddev."""
-        return self.stddev * D.truncated_std(-2.0, 2.0)
-
-    def sample(self, shape, ctx, generator, device, out=None):
-        """N(mean, stddev^2) draws cut at mean +- 2 stddev."""
-        return D.truncated_normal(shape, self.mean, self.stddev, -2.0, 2.0, generator, device)
+    def same(self) -> TensorScheme:
+        """``trunc_normal`` at +-2 std without the variance correction."""
+        return TruncNormal(self.mean, self.stddev, -2.0, 2.0, correct_variance=False)
 
 
 @register("random_uniform")
 @dataclass(frozen=True)
-class RandomUniform(TensorScheme):
+class RandomUniform(_KerasNamed):
     """Keras' ``RandomUniform``: U(minval, maxval), by default U(-0.05, 0.05)."""
 
     formula = "U(minval, maxval), Keras defaults minval=-0.05, maxval=0.05"
@@ -201,13 +208,9 @@ class RandomUniform(TensorScheme):
                 f"minval={self.minval}, maxval={self.maxval}."
             )
 
-    def target_std(self, ctx):
-        """(maxval - minval) / sqrt(12), the std of U(minval, maxval)."""
-        return (self.maxval - self.minval) / math.sqrt(12.0)
-
-    def sample(self, shape, ctx, generator, device, out=None):
-        """U(minval, maxval) draws."""
-        return D.uniform(shape, self.minval, self.maxval, generator, device, out)
+    def same(self) -> TensorScheme:
+        """``uniform:a=minval,b=maxval``."""
+        return Uniform(self.minval, self.maxval)
 
 
 @register("orthogonal")

@@ -82,12 +82,20 @@ def build_model(spec: str) -> Any:
     factory, _, options = rest.partition(":")
     kwargs = parse_spec(f"factory:{options}").kwargs if options else {}
     path = f"{module_name}:{factory}"
+    return call_factory(load_factory(path), path, kwargs)
+
+
+def call_factory(factory: Callable[..., Any], name: str, kwargs: dict[str, Any]) -> nn.Module:
+    """``factory(**kwargs)``, which must return an ``nn.Module``; one line otherwise."""
     try:
-        model = load_factory(path)(**kwargs)
+        model = factory(**kwargs)
     except TypeError as e:
-        raise InitSpecError(f"Calling factory '{path}' with {kwargs} failed: {e}") from e
+        raise InitSpecError(
+            f"Model factory {name!r} rejected its arguments {kwargs}: {e}."
+        ) from None
     if not isinstance(model, nn.Module):
         raise InitSpecError(
-            f"Factory '{path}' returned a {type(model).__name__}; it must return a torch.nn.Module."
+            f"Model factory {name!r} returned {type(model).__name__}, not an nn.Module: "
+            "it must return a torch.nn.Module."
         )
     return model

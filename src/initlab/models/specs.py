@@ -39,7 +39,7 @@ from torch import nn
 
 from initlab.activations import resolve
 from initlab.errors import InitSpecError, did_you_mean, unknown_name
-from initlab.models.factory import load_factory
+from initlab.models.factory import call_factory, load_factory
 from initlab.specs import Spec, format_spec, parse_spec
 
 BUILTIN = ("mlp", "cnn")
@@ -240,12 +240,4 @@ def _from_factory(spec: Spec, activation, in_shape, n_classes, options) -> nn.Mo
     takes_all = any(p.kind is p.VAR_KEYWORD for p in params.values())
     kwargs = {k: v for k, v in offered.items() if takes_all or k in params}
     kwargs.update(spec.kwargs)
-    try:
-        model = factory(**kwargs)
-    except TypeError as e:
-        raise InitSpecError(f"Model factory {spec.name!r} rejected its arguments: {e}.") from None
-    if not isinstance(model, nn.Module):
-        raise InitSpecError(
-            f"Model factory {spec.name!r} returned {type(model).__name__}, not an nn.Module."
-        )
-    return model
+    return call_factory(factory, spec.name, kwargs)

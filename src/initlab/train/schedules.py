@@ -92,10 +92,9 @@ class Step(Schedule):
         return self.gamma ** (step // self.step_size)
 
 
-@REGISTRY.register("exponential")
 @dataclass(frozen=True)
-class Exponential(Schedule):
-    """``decay_rate ** (step / decay_steps)``, floored exponent when staircase (Keras)."""
+class _TimeDecay(Schedule):
+    """Keras' decays over ``step / decay_steps`` (floored when ``staircase``)."""
 
     decay_steps: int = 1000
     decay_rate: float = 0.96
@@ -105,27 +104,29 @@ class Exponential(Schedule):
     def __post_init__(self) -> None:
         self._check(decay_steps=self.decay_steps, decay_rate=self.decay_rate)
 
-    def _factor(self, step: int) -> float:
+    def _progress(self, step: int) -> float:
         p = step / self.decay_steps
-        return self.decay_rate ** (math.floor(p) if self.staircase else p)
+        return math.floor(p) if self.staircase else p
+
+
+@REGISTRY.register("exponential")
+@dataclass(frozen=True)
+class Exponential(_TimeDecay):
+    """``decay_rate ** (step / decay_steps)``, floored exponent when staircase (Keras)."""
+
+    def _factor(self, step: int) -> float:
+        return self.decay_rate ** self._progress(step)
 
 
 @REGISTRY.register("inverse_time")
 @dataclass(frozen=True)
-class InverseTime(Schedule):
+class InverseTime(_TimeDecay):
     """``1 / (1 + decay_rate * step / decay_steps)`` (Keras InverseTimeDecay)."""
 
-    decay_steps: int = 1000
     decay_rate: float = 0.5
-    staircase: bool = False
-    warmup_steps: int = 0
-
-    def __post_init__(self) -> None:
-        self._check(decay_steps=self.decay_steps, decay_rate=self.decay_rate)
 
     def _factor(self, step: int) -> float:
-        p = step / self.decay_steps
-        return 1.0 / (1.0 + self.decay_rate * (math.floor(p) if self.staircase else p))
+        return 1.0 / (1.0 + self.decay_rate * self._progress(step))
 
 
 @REGISTRY.register("cosine")
