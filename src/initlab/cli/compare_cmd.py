@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from initlab.cli import progress  # the module: tests replace progress.progress_bar
-from initlab.cli.options import GroupedCommand, option, spec_list
+from initlab.cli.options import GroupedCommand, option
 from initlab.cli.tables import print_comparison
 from initlab.errors import ConfigError
 
@@ -77,7 +77,7 @@ def build_config(config_file, no_report, inits, **options):
     # lazy: pydantic and torch, kept out of CLI startup (initlab --help)
     from initlab.experiments.config import CompareConfig, load_toml, make_config
 
-    options["inits"] = spec_list(inits)
+    options["inits"] = list(inits) or None  # split and checked once, by CompareConfig
     options["dropout"] = numbers(options.get("dropout"), float, "--dropout")
     options["activity_layers"] = numbers(options.get("activity_layers"), int, "--activity-layers",
                                          always_list=True)  # fmt: skip

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import click
 
-from initlab.specs import split_specs
-
 
 class GroupedOption(click.Option):
     """A click option that remembers which help section it belongs to."""
@@ -34,10 +32,3 @@ class GroupedCommand(click.Command):
 def option(*names: str, group: str, **kwargs):
     """``click.option`` with a help group."""
     return click.option(*names, cls=GroupedOption, group=group, **kwargs)
-
-
-def spec_list(values: tuple[str, ...] | None) -> list[str] | None:
-    """Join a repeated, comma-separated spec option into a list of spec strings."""
-    if not values:
-        return None
-    return split_specs(list(values))

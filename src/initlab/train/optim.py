@@ -108,12 +108,18 @@ def make_optimizer(
     """A ``torch.optim`` optimizer for ``params`` (tensors, or parameter-group dicts as
     torch takes them) from a spec, with one-line errors; ``foreach=None`` leaves the choice
     to torch."""
-    name, settings = resolve_optimizer(spec)
-    kind = OPTIMIZERS[name]
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
         raise InitSpecError(f"Learning rate {lr!r} must be a positive number.")
+    return build_optimizer(spec, params, lr=float(lr), foreach=foreach)
+
+
+def build_optimizer(spec: str, params, *, lr: float, foreach: bool | None = True):
+    """:func:`make_optimizer` for a learning rate already checked at the edge (a run spec's:
+    the trainer trusts its spec and checks nothing twice)."""
+    name, settings = resolve_optimizer(spec)
+    kind = OPTIMIZERS[name]
     try:
-        return kind.cls(params, lr=float(lr), foreach=foreach, **settings, **kind.fixed)
+        return kind.cls(params, lr=lr, foreach=foreach, **settings, **kind.fixed)
     except ValueError as e:
         raise InitSpecError(f"Optimizer {spec!r}: {e}.") from None
 

@@ -52,7 +52,7 @@ from initlab.train.controls import TrainControls
 from initlab.train.evaluate import eval_chunk_size, evaluate
 from initlab.train.freeze import BestWeights, FrozenMembers
 from initlab.train.history import EVAL_METRICS, History
-from initlab.train.optim import canonical_optimizer, make_optimizer
+from initlab.train.optim import build_optimizer, canonical_optimizer
 from initlab.train.parametrize import Parametrization, stacked_groups
 from initlab.train.randomness import BatchOrder, dropout_generator, init_generator
 from initlab.train.regularize import (
@@ -149,11 +149,13 @@ class StackRun:
                 optimizer=common.optimizer,
             )  # fmt: skip
         models = []
+        bias = get(bias_spec)
         for init, seed in self.keys:
             model = build(arch, activation=act, in_shape=data.in_shape, n_classes=data.n_classes)
+            scheme = get(init)  # the spec's canonical string, resolved once for this member
             # data-driven schemes (lsuv, dbn) see the training inputs only, never val/test
-            more = {"data": _init_data(data)} if get(init).data_driven else {}
-            init_(model, init, bias=bias_spec, generator=init_generator(init, seed), **more)
+            more = {"data": _init_data(data)} if scheme.data_driven else {}
+            init_(model, scheme, bias=bias, generator=init_generator(init, seed), **more)
             if self.plan is not None:
                 apply_readout(model, self.plan)
             models.append(model)
@@ -163,7 +165,7 @@ class StackRun:
         self.capture = self._activity_positions()
         groups = self.params if self.plan is None else stacked_groups(
             self.stack.params, self.plan, common.lr)  # fmt: skip
-        self.optimizer = make_optimizer(common.optimizer, groups, lr=common.lr)
+        self.optimizer = build_optimizer(common.optimizer, groups, lr=common.lr)
         self.generators = (
             [dropout_generator(i, s, self.device) for i, s in self.keys]
             if self.stack.has_dropout
