@@ -16,7 +16,7 @@ from torch import nn
 
 import initlab
 from initlab.errors import InitSpecError
-from initlab.initializers.residual_blocks import find_blocks
+from initlab.initializers.residual_find import find_blocks
 from initlab.models.residual import residual_mlp
 from initlab.probe.residual_growth import variance_growth
 

@@ -18,7 +18,7 @@ from torch import nn
 
 import initlab
 from initlab.errors import InitSpecError
-from initlab.initializers.residual_blocks import find_blocks
+from initlab.initializers.residual_find import find_blocks
 from test_residual import Untraceable  # the same untraceable model as the plain residual tests
 
 transformers = pytest.importorskip("transformers")

@@ -39,7 +39,8 @@ from initlab.errors import InitSpecError
 from initlab.initializers.apply import NORM_LAYERS, _parse_rules, init_, realized_std
 from initlab.initializers.init_report import InitReport, InitRow
 from initlab.initializers.registry import ModelProcedure, TensorScheme, get, register
-from initlab.initializers.residual_blocks import Discovery, ResidualBlock, block_note, find_blocks
+from initlab.initializers.residual_blocks import Discovery, ResidualBlock, block_note
+from initlab.initializers.residual_find import find_blocks
 from initlab.initializers.simple import Normal
 
 

@@ -1,32 +1,17 @@
 """Residual blocks: where a branch's output is added back onto its input, ``x + f(x)``.
 
-Found four ways:
-
-1. ``torch.fx``: every add whose operands are ``x`` and a value computed from ``x`` through
-   at least one weight layer (identity shortcut), or two values computed from one fork ``x``
-   (projection shortcut: the side with more weight layers is the branch). Shape queries
-   (``x.size()``, ``x.shape``) are not data flow, so ``tok(idx) + pos(arange(idx.size(1)))``
-   is not a block. An add whose branch contains another block's add (a stage around blocks)
-   is left out, so each weight layer belongs to the innermost block only.
-2. PyTorch's transformer layers, which fx keeps as leaves: ``TransformerEncoderLayer`` has a
-   self-attention and a feed-forward branch, ``TransformerDecoderLayer`` also a cross-attention.
-3. A user rule ``branches="glob|glob"``: each module whose name matches is one branch (its
-   output is added onto its input); this replaces 1 and 2. Inside such a module, scalar
-   parameters whose name contains "bias" are biases, the others multipliers, and the gate is
-   the multiplier named like ``gate``/``alpha`` (or the only multiplier).
-4. When fx cannot trace the model (Hugging Face transformers): one recorded forward pass of
-   ``example_input`` or the model's ``dummy_inputs``, analysed as in 1, else the structure of
-   well-known Hugging Face layers (:mod:`initlab.initializers.residual_record`).
+The records (:class:`ResidualBlock`, :class:`Discovery`), the torch.fx graph analysis, PyTorch's
+transformer layers and user ``branches=`` rules; :mod:`initlab.initializers.residual_find`
+picks among them (and the recorded forward pass of :mod:`~initlab.initializers.residual_record`).
 
 >>> class Block(nn.Module):
 ...     def __init__(self):
 ...         super().__init__()
 ...         self.fc1, self.fc2 = nn.Linear(8, 8), nn.Linear(8, 8)
-...         self.gate = nn.Parameter(torch.zeros(()))
 ...     def forward(self, x):
-...         return x + self.gate * self.fc2(torch.relu(self.fc1(x)))
->>> [(b.name, b.layers, b.gate) for b in find_blocks(nn.Sequential(Block(), Block())).blocks]
-[('0', ('0.fc1', '0.fc2'), '0.gate'), ('1', ('1.fc1', '1.fc2'), '1.gate')]
+...         return x + self.fc2(torch.relu(self.fc1(x)))
+>>> [b.name for b in rule_blocks(nn.Sequential(Block(), Block()), "0|1")]
+['0', '1']
 """
 
 from __future__ import annotations
@@ -124,7 +109,7 @@ def _ancestors(nodes: list[fx.Node], index: dict[fx.Node, int]) -> dict[fx.Node,
     return anc
 
 
-def _expand(layers: list[str], modules: dict[str, nn.Module]) -> tuple[str, ...]:
+def expand_layers(layers: list[str], modules: dict[str, nn.Module]) -> tuple[str, ...]:
     """Weight layers, with a MultiheadAttention followed by its out_proj (called inside it)."""
     out: list[str] = []
     for name in layers:
@@ -158,7 +143,7 @@ def _param(model: nn.Module, node) -> torch.Tensor | None:
     return value
 
 
-class _FxBlocks:
+class FxBlocks:
     """Blocks found in one fx graph (traced, or recorded from a forward pass)."""
 
     def __init__(self, model: nn.Module, graph: fx.Graph) -> None:
@@ -259,8 +244,8 @@ class _FxBlocks:
             # the block is the module holding the branch's modules: common prefix of parents
             name = _common_prefix([n.rpartition(".")[0] for n in names]) or f"<{node.name}>"
             block = ResidualBlock(
-                name=name, layers=_expand(layers, self.modules), norm=norm, gate=gate,
-                multipliers=mult, biases=bias, shortcut=_expand(shortcut, self.modules),
+                name=name, layers=expand_layers(layers, self.modules), norm=norm, gate=gate,
+                multipliers=mult, biases=bias, shortcut=expand_layers(shortcut, self.modules),
                 add_node=node.name, skip_node=skip.name,
             )  # fmt: skip
             mask = sum(1 << self.index[n] for n in between)
@@ -274,7 +259,7 @@ class _FxBlocks:
         return kept, notes
 
     def order(self) -> list[str]:
-        return list(_expand(self._weight_layers(self.nodes), self.modules))
+        return list(expand_layers(self._weight_layers(self.nodes), self.modules))
 
 
 def _unique_names(blocks: list[ResidualBlock]) -> list[ResidualBlock]:
@@ -342,7 +327,7 @@ def rule_blocks(model: nn.Module, branches: str) -> list[ResidualBlock]:
         mult = tuple(s for s in scalars if s not in biases)
         gates = [s for s in mult if any(w in s.rsplit(".", 1)[1].lower() for w in _GATE_WORDS)]
         gate = gates[0] if gates else (mult[0] if len(mult) == 1 else None)
-        blocks.append(ResidualBlock(name, _expand(layers, modules), norm, gate, mult, biases,
+        blocks.append(ResidualBlock(name, expand_layers(layers, modules), norm, gate, mult, biases,
                                     found_by="rule"))  # fmt: skip
     if not blocks:
         sample = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
@@ -362,34 +347,6 @@ def merge_layer_blocks(
     found = _unique_names([replace(b, name=by_last.get(b.last_layer, b.name)) for b in found])
     taken = {b.last_layer for b in found}
     return found + [b for b in layer_blocks if b.last_layer not in taken]
-
-
-def find_blocks(model: nn.Module, branches: str = "", example_input=None) -> Discovery:
-    """The residual blocks of ``model``: by ``branches`` globs when given, else by fx tracing
-    plus PyTorch's transformer layers; when fx fails, from one forward pass of
-    ``example_input`` (or the model's ``dummy_inputs``) or the structure of Hugging Face
-    layers. ``Discovery.method`` says how, for the report."""
-    modules = dict(model.named_modules())
-    declared = list(_expand([n for n, m in modules.items() if is_weight_layer(m)], modules))
-    declared = list(dict.fromkeys(declared))
-    if branches:
-        return Discovery(rule_blocks(model, branches), f"named by branches={branches!r}", declared)
-    layer_blocks = torch_layer_blocks(model)
-    try:
-        gm = fx.symbolic_trace(model)
-    except Exception as error:  # fx raises many kinds of errors on untraceable code
-        why = f"torch.fx could not trace the model ({type(error).__name__})"
-        # lazy: cycle, residual_record builds on this module's graph analysis (TODO(issue 18))
-        from initlab.initializers.residual_record import untraced_blocks
-
-        return untraced_blocks(model, example_input, why, layer_blocks, declared)
-    graph = _FxBlocks(model, gm.graph)
-    fx_blocks, notes = graph.blocks()
-    blocks = merge_layer_blocks(fx_blocks, layer_blocks)
-    method = "found by torch.fx tracing" + (
-        " and PyTorch's transformer layers" if len(blocks) > len(fx_blocks) else ""
-    )
-    return Discovery(blocks, method, graph.order(), gm, tuple(notes), True)
 
 
 def block_note(found: Discovery, shown: int = 12) -> str:

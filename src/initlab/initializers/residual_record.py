@@ -30,9 +30,9 @@ from torch.overrides import TorchFunctionMode
 from initlab.initializers.apply import NORM_LAYERS
 from initlab.initializers.residual_blocks import (
     Discovery,
+    FxBlocks,
     ResidualBlock,
-    _expand,
-    _FxBlocks,
+    expand_layers,
     merge_layer_blocks,
 )
 from initlab.initializers.trace import is_weight_layer
@@ -238,7 +238,7 @@ def structure_blocks(model: nn.Module) -> tuple[list[ResidualBlock], list[str]]:
                           for n, m in children[c].named_modules() if is_weight_layer(m)]  # fmt: skip
                 if layers:
                     blocks.append(ResidualBlock(f"{name}:{branch[-1]}",
-                                                _expand(layers, modules), found_by="structure"))  # fmt: skip
+                                                expand_layers(layers, modules), found_by="structure"))  # fmt: skip
             kinds.append(type(module).__name__)
             break
     return blocks, list(dict.fromkeys(kinds))
@@ -258,7 +258,7 @@ def untraced_blocks(
         except Exception as error:  # the model's own errors: any kind
             source = f"running {source} failed ({type(error).__name__}: {str(error)[:80]})"
         else:
-            found = _FxBlocks(model, graph)
+            found = FxBlocks(model, graph)
             recorded, notes = found.blocks()
             recorded = [replace(b, found_by="recorded", add_node="", skip_node="")
                         for b in recorded]  # fmt: skip

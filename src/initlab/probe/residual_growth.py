@@ -29,7 +29,8 @@ import torch
 from torch import fx, nn
 
 from initlab.errors import InitSpecError
-from initlab.initializers.residual_blocks import Discovery, find_blocks
+from initlab.initializers.residual_blocks import Discovery
+from initlab.initializers.residual_find import find_blocks
 from initlab.initializers.residual_record import restored_state
 
 

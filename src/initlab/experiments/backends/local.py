@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from initlab.experiments.backends import MAX_RETRIES, OnResult, error_line, run_job
+from initlab.experiments.backends.base import MAX_RETRIES, OnResult, error_line, run_job
 
 _started: Any = None  # in a worker: the queue it reports job starts on
 

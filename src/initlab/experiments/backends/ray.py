@@ -19,7 +19,7 @@ from typing import Any
 
 from initlab.data.datasets import load
 from initlab.errors import ConfigError
-from initlab.experiments.backends import MAX_RETRIES, OnResult, error_line, run_job
+from initlab.experiments.backends.base import MAX_RETRIES, OnResult, error_line, run_job
 
 INSTALL_HINT = "The ray backend needs Ray, which is not installed: pip install 'initlab[ray]'."
 
