@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from initlab.probe import histogram_experiment
-from initlab.report.histograms import histogram_png, report_figures
+from initlab.report.histograms import histogram_png, report_figures, std_png
 from initlab.results.probe_records import HistogramRun, ProbeRecord
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "initlab"
@@ -44,7 +44,11 @@ def test_single_run_is_a_row_and_several_runs_a_grid(runs):
 
 def test_report_figures_draws_only_histogram_runs(runs):
     assert report_figures([ProbeRecord()]) == []
-    [(title, mime, data)] = report_figures([ProbeRecord(), *runs[:2]])
+    # issue 19: the per-layer activation and gradient std comes first, then the grid
+    [(std_title, std_mime, std_data), (title, mime, data)] = report_figures(
+        [ProbeRecord(), *runs[:2]]
+    )
+    assert std_mime == "image/png" and std_data == std_png(runs[:2]) and "std" in std_title
     assert mime == "image/png" and data == histogram_png(runs[:2]) and "histogram" in title.lower()
 
 

@@ -70,6 +70,8 @@ def test_report_shows_probe_figures_table_and_findings(probed_run):
     probe_lines = [line for line in content.diagnosis if "(probe" in line]
     assert any(line.startswith("normal:std=0.01 (probe, 2 of 2 seeds): ") for line in probe_lines)
     assert len(probe_lines) == len(set(probe_lines))
+    # the HistogramRun's std and gradient std by layer (issue 19) is a PNG beside its grid
+    assert "Activation and gradient std by layer, per activation and init" in titles
     html = report_html(content)
-    assert html.count("data:image/png;base64,") == 3
+    assert html.count("data:image/png;base64,") == 4
     assert "Per-layer numbers" in html

@@ -41,7 +41,13 @@ __all__ = [
 
 class _CallableModule(__import__("types").ModuleType):
     """``initlab.probe`` is both this package and the ``probe()`` function: once the package
-    is imported Python binds ``initlab.probe`` to it, so calling it forwards to ``probe``."""
+    is imported Python binds ``initlab.probe`` to it, so calling it forwards to ``probe``.
+
+    ``__wrapped__`` and ``__signature__`` make ``help(initlab.probe)`` and
+    ``inspect.signature(initlab.probe)`` show the function's real parameters."""
+
+    __wrapped__ = staticmethod(probe)
+    __signature__ = __import__("inspect").signature(probe)
 
     def __call__(self, *args, **kwargs):
         return probe(*args, **kwargs)

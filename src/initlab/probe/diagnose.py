@@ -3,6 +3,9 @@
 Works on the plain :class:`~initlab.results.probe_records.ProbeRecord` only, so a stored
 record can be diagnosed again without torch. Each rule reports once, naming the first (or
 worst) layer it fired on and how many layers it concerns; an empty list means no warning.
+Layers are named as the histogram panels name them, 1-based ("layer 3 (tanh)", see
+``layer_labels``); ``Finding.layer`` keeps the module name. ``healthy(record)`` gives the
+good half: one line per check that passed.
 """
 
 from __future__ import annotations
@@ -10,7 +13,15 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from initlab.results.probe_records import Finding, LayerStats, ProbeRecord
+from initlab.results.probe_records import (
+    Finding,
+    LayerStats,
+    ProbeRecord,
+    healthy,
+    layer_labels,
+)
+
+__all__ = ["RULES", "diagnose", "growth_per_layer", "healthy", "hidden_layers", "layer_labels"]
 
 SATURATED = 0.25  # a quarter of the outputs pass (almost) no gradient
 COLLAPSED = 0.05  # std below 5% of the output range (or of |mean| when unbounded)
@@ -24,6 +35,14 @@ _BOUNDED = {"sigmoid": 1.0, "tanh": 2.0, "hardtanh": 2.0, "softsign": 2.0}
 
 def _act_name(layer: LayerStats) -> str:
     return (layer.activation or "").split(":", 1)[0]
+
+
+def _name(record: ProbeRecord, layer: LayerStats) -> str:
+    return layer_labels(record).get(layer.name, f"layer '{layer.name}'")
+
+
+def _wname(record: ProbeRecord, module: str) -> str:
+    return layer_labels(record).get(module, f"'{module}'")
 
 
 def _finite(x: float | None) -> bool:
@@ -53,7 +72,7 @@ def _saturated(record: ProbeRecord) -> list[Finding]:
     return [Finding(
         "saturated", worst.name,
         f"{len(hits)} of {n} {_act_name(worst)} layers have over {SATURATED:.0%} of outputs "
-        f"within 0.01 of a bound (layer '{worst.name}': {worst.saturation:.0%}); gradients "
+        f"within 0.01 of a bound ({_name(record, worst)}: {worst.saturation:.0%}); gradients "
         "through them vanish.",
         "smaller weights: xavier_normal, lecun_normal or 'auto'.",
     )]  # fmt: skip
@@ -74,7 +93,7 @@ def _collapsed(record: ProbeRecord) -> list[Finding]:
     worst = min(hits, key=lambda x: x.std / max(_BOUNDED.get(_act_name(x), abs(x.mean)), 1e-30))
     return [Finding(
         "collapsed", worst.name,
-        f"layer '{worst.name}' ({_act_name(worst)}) outputs sit at {worst.mean:.3g} with std "
+        f"{_name(record, worst)} outputs sit at {worst.mean:.3g} with std "
         f"{worst.std:.2g} ({len(hits)} layers below {COLLAPSED:.0%} of their scale): units "
         "barely respond to the input.",
         "larger weights: xavier_normal, lecun_normal or 'auto' instead of a tiny std.",
@@ -88,7 +107,7 @@ def _dead(record: ProbeRecord) -> list[Finding]:
     worst = max(hits, key=lambda x: x.dead_units or 0.0)
     return [Finding(
         "dead", worst.name,
-        f"layer '{worst.name}': {worst.dead_units:.0%} of ReLU units never fire on "
+        f"{_name(record, worst)}: {worst.dead_units:.0%} of ReLU units never fire on "
         f"{record.samples} examples ({len(hits)} layers with over {DEAD_UNITS:.0%} dead).",
         "he_normal, a small positive bias, or leaky_relu.",
     )]  # fmt: skip
@@ -123,7 +142,7 @@ def _signal(record: ProbeRecord) -> list[Finding]:
         x = broken[0]
         return [Finding(
             "exploding", x.name,
-            f"layer '{x.name}' produced {x.nonfinite} NaN/inf values.",
+            f"{_name(record, x)} produced {x.nonfinite} NaN/inf values.",
             f"smaller weights: {_variance_fix(_main_activation(record))}",
         )]  # fmt: skip
     chain = hidden_layers(record)
@@ -135,7 +154,7 @@ def _signal(record: ProbeRecord) -> list[Finding]:
     g = growth_per_layer([x.std for x in chain])
     change = g ** (len(chain) - 1)
     fix = _variance_fix(_main_activation(record))
-    where = f"'{chain[0].name}' to '{chain[-1].name}'"
+    where = f"{_name(record, chain[0])} to {_name(record, chain[-1])}"
     if g < GROWTH and change < CHANGE:
         return [Finding(
             "vanishing", chain[-1].name,
@@ -155,7 +174,7 @@ def _symmetric(record: ProbeRecord) -> list[Finding]:
         if x.weight_rows_identical:
             return [Finding(
                 "symmetric", x.name,
-                f"layer '{x.name}' has identical weight rows: its units compute the same "
+                f"{_name(record, x)} has identical weight rows: its units compute the same "
                 "function and get the same gradient, so they can never differ.",
                 "a random init (he_normal, xavier_normal, 'auto'); constants suit only biases.",
             )]  # fmt: skip
@@ -163,7 +182,7 @@ def _symmetric(record: ProbeRecord) -> list[Finding]:
         if x.unit_spread is not None and x.unit_spread < SYMMETRIC_SPREAD and x.std > 0:
             return [Finding(
                 "symmetric", x.name,
-                f"every unit of layer '{x.name}' outputs the same value on each example "
+                f"every unit of {_name(record, x)} outputs the same value on each example "
                 "(symmetric weights upstream), so the units cannot differ.",
                 "a random init (he_normal, xavier_normal, 'auto').",
             )]  # fmt: skip
@@ -180,13 +199,14 @@ def _gradients(record: ProbeRecord) -> list[Finding]:
     if ratio < GRAD_RATIO:
         return [Finding(
             "vanishing gradients", first.layer,
-            f"the gradient norm of '{first.name}' is x{ratio:.2g} that of '{last.name}': "
-            "early layers barely learn.", fix,
+            f"the weight-gradient norm of {_wname(record, first.layer)} is x{ratio:.2g} that "
+            f"of {_wname(record, last.layer)}: early layers barely learn.", fix,
         )]  # fmt: skip
     if ratio > 1 / GRAD_RATIO:
         return [Finding(
             "exploding gradients", first.layer,
-            f"the gradient norm of '{first.name}' is x{ratio:.2g} that of '{last.name}'.", fix,
+            f"the weight-gradient norm of {_wname(record, first.layer)} is x{ratio:.2g} that "
+            f"of {_wname(record, last.layer)}.", fix,
         )]  # fmt: skip
     return []
 

@@ -50,14 +50,23 @@ def histogram_experiment(
     seed: int = 0,
     bins: int = 30,
     bias: bool = False,
+    loss: str | None = "mean_square",
 ) -> HistogramRun:
     """Build the stack, init it with ``initlab.init_`` from ``Generator().manual_seed(seed)``,
     probe it on ``samples`` N(0, 1) inputs and return the plain record.
 
+    ``loss="mean_square"`` (the default) also backpropagates the mean of squares of the last
+    output, so each layer gets its gradient std and each weight its gradient norm (and the
+    gradient rules of the diagnosis can fire); ``loss=None`` measures the forward only.
+
     >>> run = histogram_experiment("tanh", "xavier_normal", layers=2, width=8, samples=16)
     >>> [x.name for x in run.activation_layers()], run.init, run.probe.samples
     (['1', '3'], 'xavier_normal', 16)
+    >>> run.activation_layers()[0].grad_std is not None
+    True
     """
+    if loss not in (None, "mean_square"):
+        raise ConfigError(f"histogram loss must be 'mean_square' or None, got {loss!r}.")
     for name, value in (("layers", layers), ("width", width), ("samples", samples)):
         _positive(name, value)
     scheme = get(init)
@@ -65,7 +74,7 @@ def histogram_experiment(
     init_(model, scheme, generator=torch.Generator().manual_seed(seed))
     g = torch.Generator().manual_seed(input_seed(seed))
     inputs = torch.randn(samples, width, generator=g)
-    report = probe(model, inputs, bins=bins)
+    report = probe(model, inputs, bins=bins, loss_fn=loss)
     return HistogramRun(
         activation=resolve(activation).spec, init=scheme.to_spec(), layers=layers, width=width,
         samples=samples, seed=seed, bias=bias, probe=report.to_record(),

@@ -13,10 +13,12 @@ attached only for the sampled steps. Hooks are always removed, even when the bod
 
 from __future__ import annotations
 
+import os
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -266,6 +268,7 @@ class Watch:
         if not (module.training and torch.is_grad_enabled()):
             # an evaluation forward (model.eval() or no_grad) is not a step: hide it from an
             # open sample without flushing it, as its backward may still be to come
+            self.history.eval_skipped += 1
             self._calls.append((False, self.collector.open))
             self.collector.open = None
             return
@@ -305,6 +308,33 @@ class Watch:
             for listener in self.on_record:
                 listener(record)
 
+    def plot(self, path: str | os.PathLike[str] = "watch.png") -> Path:
+        """Write a PNG of the history: per-layer mean, std and % near zero over the steps,
+        and each layer's histogram over time (x: step, y: value, colour: log count)."""
+        # lazy: matplotlib, loaded only when a figure is asked for
+        from initlab.report.watch_plots import write_watch_png
+
+        self.flush()
+        return write_watch_png(self.history, path)
+
+    def page(self, path: str | os.PathLike[str] = "watch.html") -> Path:
+        """Write a self-contained HTML page with the same figures and a per-layer table."""
+        # lazy: matplotlib and jinja2, loaded only when a page is asked for
+        from initlab.report.render import render_watch
+
+        self.flush()
+        return render_watch(self.history, path)
+
+    def to_csv(self, path: str | os.PathLike[str]) -> Path:
+        """One row per (step, layer): see :meth:`WatchHistory.to_csv`."""
+        self.flush()
+        return self.history.to_csv(path)
+
+    def to_json(self, path: str | os.PathLike[str]) -> Path:
+        """The whole history as JSON: see :meth:`WatchHistory.to_json`."""
+        self.flush()
+        return self.history.to_json(path)
+
 
 @contextmanager
 def watch(
@@ -319,13 +349,16 @@ def watch(
 
     A step is one call of ``model(...)`` in training mode with gradients enabled: forwards
     under ``model.eval()``, ``torch.no_grad()`` or ``inference_mode`` (evaluation) are not
-    counted and not measured. On a sampled step the forward hooks fold each layer's
-    output into streaming statistics and the backward (if any) adds gradient stats.
+    counted and not measured (``w.history.eval_skipped`` counts them). On a sampled step
+    the forward hooks fold each layer's output into streaming statistics and the backward
+    (if any) adds gradient stats.
     ``on_record`` (a callable or a list of them) gets each :class:`ProbeRecord` as it is
     made, e.g. ``initlab.integrations.tensorboard.to_tensorboard(writer)``. The
     layer hooks exist only for a sampled step (attached by the model's own pre-hook, removed
     at the next forward), so other steps cost two Python calls, the model's own hooks.
-    Hooks are removed on exit, even on error.
+    Hooks are removed on exit, even on error. Afterwards ``w.plot("watch.png")`` draws the
+    per-layer curves and histograms over time, ``w.page("watch.html")`` a page of them,
+    ``w.to_csv(path)`` / ``w.to_json(path)`` export the numbers.
 
     >>> model = nn.Sequential(nn.Linear(4, 4), nn.Tanh())
     >>> with watch(model, every=2) as w:

@@ -6,7 +6,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from initlab.results.probe_records import Finding, LayerStats, ProbeRecord, WeightGrad
+from initlab.results.probe_records import (
+    Finding,
+    LayerStats,
+    ProbeRecord,
+    WeightGrad,
+    healthy,
+    layer_labels,
+)
 
 
 def _fmt(x: float | None, spec: str = ".3g") -> str:
@@ -69,22 +76,29 @@ class ProbeReport:
         """The findings as one-line strings ("saturated: ... Try: ...")."""
         return [str(f) for f in self.findings]
 
+    def healthy(self) -> list[str]:
+        """What looks right, one line per check that passed ("healthy: ...")."""
+        return healthy(self.record)
+
     def table(self, title: str = "initlab probe"):
         """A rich Table: one row per layer in call order."""
         t = Table(
             title=title,
-            caption="band: std of ~95% of single finite-width nets; sat/dead: "
+            caption="#: the layer number the diagnosis and the figures use; band: std of "
+            "~95% of single finite-width nets; sat/dead: "
             "saturated, or dead elements/units (u); under/over: counts outside the "
             "histogram range",
             padding=(0, 1),
         )
         grads = any(x.grad_std is not None for x in self.layers)
-        cols = ["layer", "kind", "mean", "std", "pred. std", "band", "sat/dead", "under/over"]
+        cols = ["#", "layer", "kind", "mean", "std", "pred. std", "band", "sat/dead", "under/over"]
         for col in cols + (["grad std"] if grads else []):
-            left = col in ("layer", "kind")
+            left = col in ("#", "layer", "kind")
             names = [len(x.name) for x in self.layers] + [5]
             width = {"layer": min(max(names), 24), "kind": 7}.get(col)
             t.add_column(col, justify="left" if left else "right", no_wrap=left, min_width=width)
+        numbers = {k: v.split(" (")[0].removeprefix("layer ") for k, v in
+                   layer_labels(self.record).items()}  # fmt: skip
         for x in self.layers:
             pred = band = ""
             if x.predicted_var is not None:
@@ -97,7 +111,7 @@ class ProbeReport:
                 flag = f"{x.dead_elements:.0%}/{x.dead_units:.0%}u"
             h = x.histogram
             out = f"{h.underflow}/{h.overflow}" if h is not None else ""
-            row = [x.name or "(model)", x.activation or x.kind, _fmt(x.mean), _fmt(x.std), pred,
+            row = [numbers.get(x.name, ""), x.name or "(model)", x.activation or x.kind, _fmt(x.mean), _fmt(x.std), pred,
                    band, flag, out]  # fmt: skip
             t.add_row(*row, *([_fmt(x.grad_std)] if grads else []))
         return t
@@ -110,6 +124,8 @@ class ProbeReport:
             yield "[green]diagnosis: no warning[/]"
         for f in self.findings:
             yield f"[yellow]{escape(f.kind)}[/]: {escape(f.message)} [dim]Try:[/] {escape(f.fix)}"
+        for line in self.healthy():
+            yield f"[green]{escape(line)}[/]"
 
     def print(self) -> None:
         """Print the table, the notes and the diagnosis to the terminal."""

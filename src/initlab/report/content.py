@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from initlab.report import plots, probe_plots
+from initlab.report import histograms, plots, probe_plots
 from initlab.results.grouping import group_labels
+from initlab.results.probe_records import HistogramRun, ProbeRecord, healthy
 from initlab.results.records import InitSummary, RunRecord, Stat
 from initlab.results.store import CONFIG_NAME, Store
 from initlab.results.summary import format_stat, summarize, verdict
@@ -57,6 +58,10 @@ class Content:
     runs: int = 0
     summaries: list[InitSummary] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    summary_headers: tuple[str, ...] = ()
+    healthy: list[str] = field(default_factory=list)  # checks that passed ("healthy: ...")
+    kind: str = "comparison"  # or "histograms": a folder of HistogramRun records, no runs
+    histogram_runs: int = 0
 
 
 SUMMARY_HEADERS = (
@@ -149,7 +154,10 @@ def _diagnosis(
                 )
         for found in seen.values():
             first = found[0]
-            text = first.get("message", "") if isinstance(first, dict) else str(first)
+            text = str(first)
+            if isinstance(first, dict):  # a finding kept as plain data: the same words
+                text = f"{first.get('kind', 'finding')}: {first.get('message', '')}"
+                text += f" Try: {first['fix']}" if first.get("fix") else ""
             lines.append(f"{label} (probe, {len(found)} of {len(recs)} seeds): {text}")
     return list(dict.fromkeys(lines))  # drop repeats, keep order
 
@@ -174,6 +182,8 @@ def _probes_by_group(
 def collect(store: Store, *, name: str | None = None) -> Content:
     """Gather one experiment's page content from its store."""
     records = [r for r in store.runs() if r.status != "running"]
+    if not records and (runs := [p for p in store.probes() if isinstance(p, HistogramRun)]):
+        return collect_histograms(store, runs, name=name)
     labels = group_labels(records)
     summaries = summarize(records, labels)
     probes = _probes_by_group(store, records, labels)
@@ -188,6 +198,13 @@ def collect(store: Store, *, name: str | None = None) -> Content:
         runs=len(records),
         summaries=summaries,
         config=config,
+        summary_headers=summary_headers(records),
+        healthy=[
+            f"{label} (probe, first seed): {line}"
+            for label, recs in probes.items()
+            if isinstance(recs[0], ProbeRecord)
+            for line in healthy(recs[0])
+        ],
     )
     figures = [
         ("Loss", plots.curve_figure(records, labels, plots.LOSS_METRICS, "Loss", "loss")),
@@ -214,6 +231,58 @@ def collect(store: Store, *, name: str | None = None) -> Content:
         ]
     for title, mime, data in probe_plots.histogram_figures(store.probes(), probes):
         content.probe_images.append(Image(title, data_uri(data, mime)))
+    return content
+
+
+def summary_headers(records: Sequence[RunRecord]) -> tuple[str, ...]:
+    """:data:`SUMMARY_HEADERS` with the target stated: "Steps to train loss ≤ 0.5"."""
+    targets = sorted({float(r.config.target_loss) for r in records})
+    if len(targets) == 1:
+        steps = f"Steps to train loss ≤ {targets[0]:g}"
+    else:
+        steps = "Steps to target train loss (" + ", ".join(f"{t:g}" for t in targets) + ")"
+    return tuple(steps if h == "Steps to target" else h for h in SUMMARY_HEADERS)
+
+
+def _run_name(run: HistogramRun) -> str:
+    return f"{run.activation} / {run.init}"
+
+
+def collect_histograms(
+    store: Store, runs: Sequence[HistogramRun], *, name: str | None = None
+) -> Content:
+    """The page of a folder of :class:`HistogramRun` records (``initlab run
+    activation-histograms``): the std-by-layer and histogram figures, every run's findings
+    with their advice, and what looks right."""
+    config = _config(store, [])
+    # the writer's own lines stay (lessons, settings); its copies of the findings without
+    # their advice give way to the full "kind: message Try: fix" lines below
+    bare = {f"{_run_name(r)}: {f.message}" for r in runs for f in r.probe.findings}
+    notes = [str(x) for x in store.get_meta("diagnosis") or [] if str(x) not in bare]
+    flagged = [r for r in runs if r.probe.findings]
+    clean = [_run_name(r) for r in runs if not r.probe.findings]
+    verdict = f"{len(flagged)} of {len(runs)} activation / init pairs flagged"
+    verdict += f"; no warning for {', '.join(clean)}." if clean else "."
+    content = Content(
+        name=name or str(store.get_meta("name") or store.run_dir.resolve().name),
+        config_json=json.dumps(config, indent=2, default=str),
+        environment=_environment(store, []),
+        summary_rows=[],
+        verdict=verdict,
+        diagnosis=[*notes, *(f"{_run_name(r)}: {f}" for r in runs for f in r.probe.findings)],
+        healthy=[f"{_run_name(r)}: {line}" for r in runs for line in healthy(r.probe)],
+        config=config,
+        kind="histograms",
+        histogram_runs=len(runs),
+    )
+    captions = {
+        histograms.STD_TITLE: "Per-layer std of the activation outputs "
+        "and of the loss gradient w.r.t. them (mean of squares of the last output), log scale.",
+        "Activation histograms per layer": "Rows: activation / init; columns: layers 1..N, "
+        "each on its own x range; the title holds the layer's mean, std and gradient std.",
+    }
+    for title, mime, data in probe_plots.histogram_figures(runs):
+        content.probe_images.append(Image(title, data_uri(data, mime), captions.get(title, "")))
     return content
 
 

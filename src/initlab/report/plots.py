@@ -119,17 +119,41 @@ def kept_best(r: RunRecord) -> bool:
     return r.best_step is not None and "restore_best=false" not in rule
 
 
-def _marks(ax, runs: Sequence[RunRecord], c: str) -> set[str]:
-    """Early-stop, best-step and divergence marks along the top/bottom edge of the axes."""
+def monitored(r: RunRecord) -> str:
+    """The metric a run's early stopping watched (``monitor=``; ``val_loss`` by default)."""
+    rule = str(r.config.extra.get("early_stopping") or "")
+    for part in rule.split(":", 1)[-1].split(","):
+        key, _, value = part.partition("=")
+        if key.strip() == "monitor" and value.strip():
+            return value.strip()
+    return "val_loss"
+
+
+def metric_at(r: RunRecord, metric: str, step: int) -> float | None:
+    """The value of ``metric`` recorded at ``step`` (the nearest recorded step), or None."""
+    s = _series(r, metric)
+    if s is None:
+        return None
+    i = min(range(len(s[0])), key=lambda k: abs(s[0][k] - step))
+    v = float(s[1][i])
+    return v if math.isfinite(v) else None
+
+
+def _marks(ax, runs: Sequence[RunRecord], c: str, metrics: Sequence[str] = ()) -> set[str]:
+    """Early-stop and divergence marks along the top/bottom edge of the axes; the kept best
+    step as a star on the monitored metric's curve, at its value (when this figure draws
+    that metric)."""
     used: set[str] = set()
     edge = ax.get_xaxis_transform()  # x in data units, y in axes fraction
     for r in runs:
         if r.stopped_step is not None:
             ax.plot(r.stopped_step, 1.0, "v", color=c, ms=7, transform=edge, clip_on=False)
             used.add("stop")
-        if kept_best(r):
-            ax.plot(r.best_step, 0.965, "*", color=c, ms=8, transform=edge, clip_on=False)
-            used.add("best")
+        if kept_best(r) and monitored(r) in metrics:
+            y = metric_at(r, monitored(r), int(r.best_step))
+            if y is not None:
+                ax.plot(r.best_step, y, "*", color=c, ms=10, mec="k", mew=0.5, zorder=5)
+                used.add("best")
         if r.diverged_step is not None:
             ax.plot(r.diverged_step, 0.03, "X", color=c, ms=7, transform=edge, clip_on=False)
             used.add("diverged")
@@ -138,7 +162,7 @@ def _marks(ax, runs: Sequence[RunRecord], c: str) -> set[str]:
 
 _MARK_LEGEND = {
     "stop": Line2D([], [], color="0.3", marker="v", ls="", label="early stop"),
-    "best": Line2D([], [], color="0.3", marker="*", ls="", label="best step (kept)"),
+    "best": Line2D([], [], color="0.3", marker="*", ls="", label="best step (kept), at its value"),
     "diverged": Line2D([], [], color="0.3", marker="X", ls="", label="diverged"),
 }
 
@@ -173,7 +197,7 @@ def curve_figure(
                     ax.fill_between(x, lo, hi, color=c, alpha=0.18, lw=0)
                 finite = lo[np.isfinite(lo)]
                 positive = positive and bool(finite.size) and bool((finite > 0).all())
-            marks |= _marks(ax, runs, c)
+            marks |= _marks(ax, runs, c, present)
         _maybe_log(ax, positive)
         ax.set_title(title)
         ax.set_xlabel("step")

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from initlab.report import histograms
 from initlab.report.plots import color, log_axis, plain, plot_style, svg_bytes
+from initlab.results.probe_records import ProbeRecord, layer_labels
 
 
 def field_of(obj: Any, name: str, default: Any = None) -> Any:
@@ -36,18 +37,22 @@ def _mean_finite(values: Sequence[float | None]) -> float:
 
 
 def layer_table(groups: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """Rows ``{group, layer, act_std, grad_std}``: per-layer std averaged over seeds."""
+    """Rows ``{group, layer, act_std, grad_std}``: per-layer std averaged over seeds; the
+    layer named as the figures and the diagnosis name it ("layer 2 (relu)")."""
     rows = []
     for label, records in groups.items():
         per_seed = [probe_layers(r) for r in records]
         if not per_seed:
             continue
+        first = records[0]
+        labels = layer_labels(first) if isinstance(first, ProbeRecord) else {}
         for i, layer in enumerate(per_seed[0]):
             same = [layers[i] for layers in per_seed if len(layers) > i]
+            name = str(field_of(layer, "name", i))
             rows.append(
                 {
                     "group": label,
-                    "layer": str(field_of(layer, "name", i)),
+                    "layer": labels.get(name, name),
                     "act_std": _mean_finite([field_of(x, "std") for x in same]),
                     "grad_std": _mean_finite([field_of(x, "grad_std") for x in same]),
                 }
@@ -79,7 +84,7 @@ def layer_std_figure(groups: Mapping[str, Sequence[Any]]) -> bytes | None:
             if y_all.size and y_all.min() > 0:
                 log_axis(ax)
             ax.set_title(title)
-            ax.set_xlabel("layer (call order)")
+            ax.set_xlabel("layer (1 = first, as the diagnosis numbers them)")
         axes[-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         return svg_bytes(fig)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.metadata
+import os
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,13 +20,17 @@ import jinja2
 from markupsafe import Markup
 
 from initlab.atomic import atomic_write_text
+from initlab.report import watch_plots
 from initlab.report.content import (
     LAYER_HEADERS,
     SUMMARY_HEADERS,
+    Cell,
     Content,
     config_differences,
+    data_uri,
     open_and_collect,
 )
+from initlab.results.store import DB_NAME
 
 REPORT_NAME = "report.html"
 
@@ -46,7 +52,23 @@ def _version() -> str:
         return "unknown"
 
 
-def _page(template: str, **context: object) -> str:
+def folder_links(run_dir: str | Path, out: str | Path) -> list[tuple[str, str]]:
+    """(text, relative href) of the pages around a run folder: the parent folder's page when
+    the parent is a run folder too, and each sub-folder holding a results store (a preset
+    or sweep writes one per sub-run); hrefs are relative to the page at ``out``."""
+    run_dir, here = Path(run_dir).resolve(), Path(out).resolve().parent
+    links = []
+    parent = run_dir.parent
+    if (parent / DB_NAME).is_file() or (parent / REPORT_NAME).is_file():
+        links.append((f"up: {parent.name}", os.path.relpath(parent / REPORT_NAME, here)))
+    if run_dir.is_dir():
+        for child in sorted(p for p in run_dir.iterdir() if p.is_dir()):
+            if (child / DB_NAME).is_file() or (child / REPORT_NAME).is_file():
+                links.append((child.name, os.path.relpath(child / REPORT_NAME, here)))
+    return links
+
+
+def _page(template: str, links: Sequence[tuple[str, str]] = (), **context: object) -> str:
     env = _environment()
     script = env.get_template("_sort_script.html").render()
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
@@ -57,6 +79,7 @@ def _page(template: str, **context: object) -> str:
         initlab_version=_version(),
         summary_headers=SUMMARY_HEADERS,
         layer_headers=LAYER_HEADERS,
+        links=list(links),
         **context,
     )
 
@@ -78,8 +101,47 @@ def render_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     PosixPath('runs/saito/report.html')
     """
     run_dir = Path(run_dir)
-    html = report_html(open_and_collect(run_dir))
-    return atomic_write_text(Path(out) if out is not None else run_dir / REPORT_NAME, html)
+    out = Path(out) if out is not None else run_dir / REPORT_NAME
+    html = _page("report.html", c=open_and_collect(run_dir), links=folder_links(run_dir, out))
+    return atomic_write_text(out, html)
+
+
+def watch_html(history, name: str = "watch") -> str:
+    """The HTML text of a ``watch()`` history: curves, histograms over time, numbers."""
+    labels = history.labels()
+    last = {}
+    for row in history.rows():
+        last[row["layer"]] = row  # the latest step of each layer
+    rows = [
+        [Cell(labels.get(r["layer"], r["layer"])), Cell(str(r["step"]), float(r["step"]))]
+        + [_watch_cell(k, r[k]) for k in WATCH_KEYS]
+        for r in last.values()
+    ]
+    return _page(
+        "watch.html",
+        name=name,
+        steps=history.steps,
+        every=history.every,
+        eval_skipped=history.eval_skipped,
+        curves_uri=data_uri(watch_plots.curves_png(history), "image/png"),
+        heat_uri=data_uri(watch_plots.heatmaps_png(history), "image/png"),
+        headers=("Layer", "Step", "Mean", "Std", "Near zero", "Grad std"),
+        rows=rows,
+    )
+
+
+WATCH_KEYS = ("mean", "std", "near_zero", "grad_std")
+
+
+def _watch_cell(key: str, value: float | None) -> Cell:
+    if value is None:
+        return Cell("—")
+    return Cell(f"{value:.1%}" if key == "near_zero" else f"{value:.4g}", float(value))
+
+
+def render_watch(history, out: str | Path = "watch.html", name: str = "watch") -> Path:
+    """Write :func:`watch_html` of a :class:`~initlab.results.probe_records.WatchHistory`."""
+    return atomic_write_text(out, watch_html(history, name))
 
 
 def render_comparison(run_a: str | Path, run_b: str | Path, out: str | Path | None = None) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from initlab.atomic import atomic_write_text
 from initlab.report.content import Cell, Image, data_uri
-from initlab.report.render import REPORT_NAME, _page
+from initlab.report.render import REPORT_NAME, _page, folder_links
 from initlab.report.sweep_plots import loss_heatmaps
 from initlab.results.store import Store
 from initlab.results.summary import format_stat
@@ -75,5 +75,6 @@ def render_sweep_report(run_dir: str | Path, out: str | Path | None = None) -> P
     run_dir = Path(run_dir)
     with Store.open(run_dir, create=False) as store:
         content = collect_sweep(store)
-    html = _page("sweep.html", c=content)
-    return atomic_write_text(Path(out) if out is not None else run_dir / REPORT_NAME, html)
+    out = Path(out) if out is not None else run_dir / REPORT_NAME
+    html = _page("sweep.html", c=content, links=folder_links(run_dir, out))
+    return atomic_write_text(out, html)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from initlab.atomic import atomic_write_text
 from initlab.report.content import ENV_FIELDS, Cell, Image, data_uri
-from initlab.report.render import REPORT_NAME, _page
+from initlab.report.render import REPORT_NAME, _page, folder_links
 from initlab.report.width_plots import coord_figure, transfer_figure
 from initlab.results.records import RunRecord
 from initlab.results.store import Store
@@ -92,6 +92,7 @@ def _transfer_page(points: list[TransferPoint]) -> tuple[list[Image], list[str],
 def render_width_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write ``report.html`` for the width experiment in ``run_dir``; return its path."""
     run_dir = Path(run_dir)
+    out = Path(out) if out is not None else run_dir / REPORT_NAME
     with Store.open(run_dir, create=False) as store:
         meta = store.meta()
         cc = coord_from_store(store)
@@ -117,5 +118,6 @@ def render_width_report(run_dir: str | Path, out: str | Path | None = None) -> P
         diagnosis=diagnosis,
         environment=environment,
         config_json=json.dumps(meta.get("config") or {}, indent=2, default=str),
+        links=folder_links(run_dir, out),
     )
-    return atomic_write_text(Path(out) if out is not None else run_dir / REPORT_NAME, html)
+    return atomic_write_text(out, html)
