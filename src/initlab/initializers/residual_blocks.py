@@ -56,6 +56,7 @@ class ResidualBlock:
 
     @property
     def last_layer(self) -> str:
+        """The branch's last weight layer (the one fixup and gpt2_residual rescale)."""
         return self.layers[-1]
 
     def to_dict(self) -> dict:
@@ -226,6 +227,7 @@ class FxBlocks:
         return tuple(dict.fromkeys(mult)), tuple(dict.fromkeys(bias))
 
     def blocks(self) -> tuple[list[ResidualBlock], list[str]]:
+        """The innermost residual blocks of the graph, and notes on adds that were left out."""
         found: list[tuple[ResidualBlock, int]] = []
         for node in self.nodes:
             if not _is(node, _ADD):
@@ -259,6 +261,7 @@ class FxBlocks:
         return kept, notes
 
     def order(self) -> list[str]:
+        """The weight layers in the order the graph runs them."""
         return list(expand_layers(self._weight_layers(self.nodes), self.modules))
 
 
