@@ -5,7 +5,6 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RAY_STAMP := $(VENV)/.installed-ray
 TORCH := torch==2.13.0
-export INITLAB_DATA ?= $(abspath ../shared/data)
 
 .PHONY: setup setup-ray demo test test-slow bench lint format clean
 

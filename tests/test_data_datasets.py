@@ -25,6 +25,7 @@ def no_fashion(tmp_path, monkeypatch):
     monkeypatch.setenv("INITLAB_DATA", str(tmp_path / "empty"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(sources, "SYSTEM_DATASETS", tmp_path / "system")
+    monkeypatch.setattr(sources, "CHECKOUT_DATA", None)
     monkeypatch.setattr(datasets, "_CACHE", {})
     return tmp_path
 

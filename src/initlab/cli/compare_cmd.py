@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from initlab.cli import progress  # the module: tests replace progress.progress_bar
-from initlab.cli.options import GroupedCommand, option
+from initlab.cli.options import DATA_DIR_HELP, GroupedCommand, option
 from initlab.cli.tables import print_comparison
 from initlab.errors import ConfigError
 
@@ -18,7 +18,7 @@ def experiment_options(f):
     decorators = [
         option("--dataset", group=EXPERIMENT, help="mnist (bundled), fashion-mnist, digits, blobs."),
         option("--data-dir", type=click.Path(file_okay=False), group=EXPERIMENT,
-               help="Where to look for data files first (also INITLAB_DATA)."),
+               help=DATA_DIR_HELP),
         option("--arch", "--model", "arch", group=EXPERIMENT,
                help="Model spec: mlp:100x4, mlp:256,256, cnn:32,64 or package.module:factory."),
         option("--activation", "--activations", "activation", group=EXPERIMENT,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 
@@ -32,3 +34,16 @@ class GroupedCommand(click.Command):
 def option(*names: str, group: str, **kwargs):
     """``click.option`` with a help group."""
     return click.option(*names, cls=GroupedOption, group=group, **kwargs)
+
+
+DATA_DIR_HELP = "Where to look for data files first (then INITLAB_DATA, ../shared/data, ...)."
+
+
+def search_data_dir_first(data_dir: str | None) -> None:
+    """Make ``--data-dir`` the first folder every dataset lookup of this process searches
+    (it goes in front of ``INITLAB_DATA``), for commands whose presets or jobs load data."""
+    if data_dir:
+        rest = os.environ.get("INITLAB_DATA", "")
+        os.environ["INITLAB_DATA"] = os.pathsep.join(
+            p for p in (os.path.abspath(data_dir), rest) if p
+        )

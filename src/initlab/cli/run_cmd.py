@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from initlab.cli import progress  # the module: tests replace progress.progress_bar
+from initlab.cli.options import DATA_DIR_HELP, search_data_dir_first
 from initlab.cli.tables import print_any_result
 from initlab.errors import ConfigError
 
@@ -17,7 +18,9 @@ from initlab.errors import ConfigError
 @click.option("--quick", is_flag=True, help="The short version (the one `make demo` runs).")
 @click.option("--list", "list_", is_flag=True, help="List the presets and exit.")
 @click.option("--dataset", help="Another dataset for presets that take one (e.g. mnist).")
-def run(name: str | None, out: str | None, quick: bool, list_: bool, dataset: str | None) -> None:
+@click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
+def run(name: str | None, out: str | None, quick: bool, list_: bool, dataset: str | None,
+        data_dir: str | None) -> None:  # fmt: skip
     """Reproduce a classic initialization experiment with one command.
 
     \b
@@ -44,6 +47,7 @@ def run(name: str | None, out: str | None, quick: bool, list_: bool, dataset: st
             table.add_row(p.name, p.summary)
         console.print(table)
         return
+    search_data_dir_first(data_dir)
     with progress.progress_bar(f"preset {name}") as bar:
         result = run_preset(name, out, quick=quick, progress=bar, dataset=dataset)
     print_any_result(result, console)

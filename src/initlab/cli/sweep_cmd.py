@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from initlab.cli.options import GroupedCommand, option
+from initlab.cli.options import DATA_DIR_HELP, GroupedCommand, option, search_data_dir_first
 from initlab.results.summary import format_stat
 
 RUN, BACKEND = "Run", "Backend"
@@ -51,7 +51,9 @@ RUN, BACKEND = "Run", "Backend"
     help="Results folder (default runs/sweep-HASH). Rerunning skips finished jobs.",
 )
 @option("--no-report", is_flag=True, group=RUN, help="Do not write report.html.")
-def sweep(sweep_file, backend, workers, address, threads_per_job, out, no_report) -> None:
+@option("--data-dir", type=click.Path(file_okay=False), group=RUN, help=DATA_DIR_HELP)
+def sweep(sweep_file, backend, workers, address, threads_per_job, out, no_report,
+          data_dir) -> None:  # fmt: skip
     """Train a grid of settings read from SWEEP_FILE; print the best init per cell.
 
     \b
@@ -65,6 +67,7 @@ def sweep(sweep_file, backend, workers, address, threads_per_job, out, no_report
     from initlab.experiments.sweep import load_sweep
     from initlab.experiments.sweep_run import run_sweep
 
+    search_data_dir_first(data_dir)  # before the workers start: they inherit it
     plan = load_sweep(sweep_file)
     err = Console(stderr=True)
 

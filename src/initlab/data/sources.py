@@ -1,10 +1,13 @@
 """Where dataset files are found, and how a missing one is downloaded and checked.
 
-Search order for a named dataset folder (e.g. ``fashion-mnist``): the ``data_dir`` argument
-(``--data-dir``), each folder in ``INITLAB_DATA`` (``os.pathsep``-separated), then
-``/usr/share/datasets/<name>`` (where Debian's ``dataset-<name>`` package installs it), then
-the user cache ``$XDG_CACHE_HOME/initlab/<name>`` (``~/.cache/initlab/<name>``). In each
-root both ``root/<name>/`` and ``root/`` itself are tried. A file may be ``.gz`` or raw.
+Search order for a named dataset folder (e.g. ``fashion-mnist``), the same inside and outside
+``make``: the ``data_dir`` argument (``--data-dir``), each folder in ``INITLAB_DATA``
+(``os.pathsep``-separated), ``../shared/data`` beside a source checkout of initlab (when the
+package runs from one), ``/usr/share/datasets/<name>`` (where Debian's ``dataset-<name>``
+package installs it), then the user cache ``$XDG_CACHE_HOME/initlab/<name>``
+(``~/.cache/initlab/<name>``). In each root both ``root/<name>/`` and ``root/`` itself are
+tried. A file may be ``.gz`` or raw. (MNIST ships inside the package and is read from there
+when none of these holds it.)
 When nothing is found and downloads are allowed (``INITLAB_OFFLINE`` unset), the files are
 downloaded into the cache, their sha256 checked before they are kept.
 """
@@ -23,6 +26,16 @@ from initlab.data.idx import sha256_hex
 from initlab.errors import DataError
 
 SYSTEM_DATASETS = Path("/usr/share/datasets")
+
+
+def _checkout_data() -> Path | None:
+    """``../shared/data`` beside the checkout this package runs from (src layout), if any."""
+    root = Path(__file__).resolve().parents[3]
+    shared = root.parent / "shared" / "data"
+    return shared if (root / "pyproject.toml").is_file() and shared.is_dir() else None
+
+
+CHECKOUT_DATA = _checkout_data()
 DOWNLOAD_TIMEOUT_S = 30
 
 
@@ -49,6 +62,8 @@ def search_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[Pa
     for entry in os.environ.get("INITLAB_DATA", "").split(os.pathsep):
         if entry.strip():
             roots.append(Path(entry.strip()))
+    if CHECKOUT_DATA is not None:
+        roots.append(CHECKOUT_DATA)
     dirs: list[Path] = []
     for root in roots:
         dirs += [root / name, root]

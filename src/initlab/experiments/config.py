@@ -20,9 +20,8 @@ from initlab.specs import format_spec, split_specs
 from initlab.train import early_stopping as stopping_rules  # not the field early_stopping
 from initlab.train import schedules
 from initlab.train.controls import TrainControls
+from initlab.train.device import check_device
 from initlab.train.regularize import Regularization
-
-DEVICES = ("cpu", "cuda", "mps")
 
 
 class CompareConfig(BaseModel):
@@ -102,9 +101,7 @@ class CompareConfig(BaseModel):
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
-        if value.split(":")[0] not in DEVICES:
-            raise ValueError(f"device {value!r} is not one of {', '.join(DEVICES)}")
-        return value
+        return check_device(value)
 
     @field_validator("schedule")
     @classmethod

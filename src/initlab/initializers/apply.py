@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn.modules.lazy import LazyModuleMixin
 
 from initlab.activations import Activation, resolve
-from initlab.errors import InitSpecError
+from initlab.errors import InitSpecError, did_you_mean
 from initlab.initializers.fans import Block, module_blocks, tensor_fans
 from initlab.initializers.init_report import InitReport, InitRow
 from initlab.initializers.registry import (
@@ -67,6 +67,20 @@ def _parse_rules(rules: Rules | None) -> list[tuple[str, Initializer]]:
             ) from None
         out.append((str(pattern), tensor_scheme(spec, "a rule")))
     return out
+
+
+def check_rules_match(model: nn.Module, rule_list: list[tuple[str, Initializer]]) -> None:
+    """A rule whose glob names no parameter would be a silent no-op: one line instead, with
+    the parameter names (and a did-you-mean for a near miss)."""
+    names = [n for n, _ in model.named_parameters()]
+    for pattern, _ in rule_list:
+        if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
+            shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+            hint = did_you_mean(pattern, names)
+            raise InitSpecError(
+                f"Rule {pattern!r} matches no parameter of this model; its parameters are "
+                f"{shown}.{hint} Globs use * and ?, e.g. '*.bias'."
+            )
 
 
 def tensor_scheme(spec: str | dict | Initializer, role: str) -> TensorScheme:
@@ -141,6 +155,7 @@ def init_(
         generator = default_generator()
         report.notes.append(NO_GENERATOR)
     rule_list = _parse_rules(rules)
+    check_rules_match(model, rule_list)
     bias_spec = tensor_scheme(bias, "a bias") if bias is not None else None
     found = _activations(model, spec, rule_list, nonlinearity, example_input, report)
     fill_model(model, spec, bias_spec, rule_list, found, generator, report)
