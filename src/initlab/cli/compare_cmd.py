@@ -7,7 +7,7 @@ import click
 from initlab.cli import progress  # the module: tests replace progress.progress_bar
 from initlab.cli.options import DATA_DIR_HELP, GroupedCommand, option
 from initlab.cli.tables import print_comparison
-from initlab.errors import ConfigError
+from initlab.errors import ConfigError, InitlabError
 
 EXPERIMENT, TRAINING, RUN = "Experiment", "Training", "Run"
 CONTROLS = "Schedule, regularization, early stopping"
@@ -19,6 +19,9 @@ def experiment_options(f):
         option("--dataset", group=EXPERIMENT, help="mnist (bundled), fashion-mnist, digits, blobs."),
         option("--data-dir", type=click.Path(file_okay=False), group=EXPERIMENT,
                help=DATA_DIR_HELP),
+        option("--data", "data_function", group=EXPERIMENT,
+               help="Your own data: package.module:function returning (x_train, y_train, "
+                    "x_test, y_test) or (train, test) torch Datasets."),
         option("--arch", "--model", "arch", group=EXPERIMENT,
                help="Model spec: mlp:100x4, mlp:256,256, cnn:32,64 or package.module:factory."),
         option("--activation", "--activations", "activation", group=EXPERIMENT,
@@ -78,12 +81,35 @@ def build_config(config_file, no_report, inits, **options):
     from initlab.experiments.config import CompareConfig, load_toml, make_config
 
     options["inits"] = list(inits) or None  # split and checked once, by CompareConfig
+    data_function = options.pop("data_function", None)
+    if data_function:
+        if options.get("dataset"):
+            raise ConfigError("Give --dataset or --data, not both.")
+        options["dataset"] = user_dataset(data_function)
     options["dropout"] = numbers(options.get("dropout"), float, "--dropout")
     options["activity_layers"] = numbers(options.get("activity_layers"), int, "--activity-layers",
                                          always_list=True)  # fmt: skip
     if config_file:
         return load_toml(config_file, CompareConfig, **options)
     return make_config(CompareConfig, **options)
+
+
+def user_dataset(function: str) -> str:
+    """Call ``package.module:function`` (no arguments), register what it returns as a
+    dataset of this process and return its name."""
+    # lazy: torch, kept out of CLI startup (initlab --help)
+    from initlab.data import user
+    from initlab.models.factory import load_factory
+
+    try:
+        data = load_factory(function)()
+    except InitlabError:
+        raise
+    except Exception as e:  # noqa: BLE001  the user's function failed: say so in one line
+        raise ConfigError(
+            f"--data {function}: calling it failed ({type(e).__name__}: {e})."
+        ) from None
+    return user.register(user.as_dataset(data, name=function))
 
 
 def numbers(text, kind, name, always_list=False):

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from initlab.data import user
 from initlab.data.idx import read_idx
 from initlab.data.sources import IdxFile, find_in, locate
 from initlab.data.tensors import Dataset, Split
@@ -130,6 +131,9 @@ def load(
     environment variable ``INITLAB_OFFLINE=1``) forbids downloads. Missing, truncated or
     corrupted files raise a one-line :class:`~initlab.errors.DataError` naming the file.
     """
+    given = user.registered(name)  # your own data, registered by compare(data=...)
+    if given is not None:
+        return given
     key_name, options = _parse(name)
     key = (key_name, tuple(sorted(options.items())), str(data_dir) if data_dir else None)
     if key not in _CACHE:
