@@ -47,6 +47,7 @@ def test_toml_config_and_options_override(run_cli, tmp_path, capsys):
           str(tmp_path / "r")])  # fmt: skip
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert config["steps"] == 30 and config["arch"] == "mlp:16x1"
+    capsys.readouterr()  # a slow machine may have printed progress lines: not this test's
     cfg.write_text('dataset = "digits"\nseedz = 2\n')
     code, _, err = run_cli(["compare", "--config", str(cfg)])
     assert code == 2 and "Did you mean 'seeds'" in err and len(err.strip().splitlines()) == 1

@@ -46,14 +46,16 @@ def test_layers_in_call_order_with_kinds():
 
         def forward(self, x):
             h = self.act(self.conv(x.unsqueeze(1))).mean(1)
-            return self.head(F.relu(self.skip(h)))  # F.relu is not a module: not listed
+            return self.head(F.relu(self.skip(h)))  # F.relu: named after the leaf before it
 
     report = probe(Net(), torch.randn(8, 4, generator=torch.Generator().manual_seed(0)))
     assert [(x.name, x.kind) for x in report.layers] == [
-        ("conv", "conv"), ("act", "activation"), ("head", "linear"),
+        ("conv", "conv"), ("act", "activation"), ("skip.relu", "activation"), ("head", "linear"),
     ]  # fmt: skip
     assert report.layer("act").activation == "gelu"
-    assert [x.index for x in report.layers] == [0, 1, 2]
+    assert [x.index for x in report.layers] == [0, 1, 2, 3]
+    relu = report.layer("skip.relu")
+    assert relu.activation == "relu" and relu.dead_elements > 0 and relu.min == 0.0
 
 
 def test_stats_match_pytorch_over_several_batches(gen):

@@ -45,7 +45,8 @@ def progress_lines(
     clock: Callable[[], float] = time.monotonic,
 ) -> Callable[[int, int], None]:  # fmt: skip
     """The pipe form: ``update(step, total)`` prints a line when ``every`` seconds have passed
-    since the last one (and at the last step).
+    since the last one, and at the last step of a run that printed any (a run shorter than
+    ``every`` stays quiet).
 
     >>> import io
     >>> out, now = io.StringIO(), iter([0.0, 1.0, 6.0, 7.0])
@@ -57,14 +58,14 @@ def progress_lines(
     compare: step 3/3 (100%), 0.43 steps/s
     """
     start = clock()
-    last = start
+    last, printed = start, False
 
     def update(step: int, total: int) -> None:
-        nonlocal last
+        nonlocal last, printed
         now = clock()
-        if now - last < every and step != total:
+        if now - last < every and not (step == total and printed):
             return
-        last = now
+        last, printed = now, True
         rate = step / (now - start) if now > start else 0.0
         share = f" ({100 * step / total:.0f}%)" if total else ""
         stream.write(f"{description}: step {step}/{total}{share}, {rate:.2g} steps/s\n")

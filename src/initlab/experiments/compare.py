@@ -14,14 +14,18 @@ from __future__ import annotations
 import hashlib
 import platform
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from initlab.data import user
 from initlab.data.datasets import load
+from initlab.data.tensors import Dataset
+from initlab.errors import ConfigError, InitlabError
 from initlab.experiments.config import CompareConfig, make_config
+from initlab.models.specs import build
 from initlab.report.render import render_report
 from initlab.results.records import InitSummary, RunRecord
 from initlab.results.store import Store, describe_environment
@@ -56,6 +60,7 @@ class Comparison:
     reused: int = 0
     report_path: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # e.g. other runs the folder holds
 
     def summary_json(self) -> dict[str, Any]:
         """The ``summary.json`` payload of the summaries: ``{"inits": [one entry per init]}``."""
@@ -107,11 +112,15 @@ def compare(
     out: str | Path | None = None,
     progress: ProgressFn | None = None,
     report: bool = True,
+    data: Any = None,
     **options: Any,
 ) -> Comparison:
     """Train (or reuse) every init x seed, write the run folder and return a Comparison.
 
     ``options`` are :class:`CompareConfig` fields (``inits`` may be a comma-separated string).
+    ``data`` is your own data instead of a named dataset: ``(x_train, y_train, x_test,
+    y_test)`` arrays or tensors, ``(train, test)`` torch Datasets, or a Dataset
+    (:mod:`initlab.data.user`); the runs are keyed by a hash of it.
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as folder:
@@ -120,11 +129,17 @@ def compare(
     >>> [(s["init"], s["seeds"]) for s in result.summary_json()["inits"]]
     [('lecun_normal', 2), ('he_normal', 2)]
     """
+    if data is not None:
+        options["dataset"] = user.register(user.as_dataset(data))
     if config is None:
         config = make_config(CompareConfig, **options)
     elif options:
         config = config.model_copy(update=options)
     run_dir = Path(out) if out is not None else default_run_dir(config)
+    # everything that can still be wrong once the data is known is checked before the run
+    # folder exists, so a bad command leaves nothing behind
+    data = load(config.dataset, data_dir=config.data_dir)
+    check_fits(config, data)
     with Store.open(run_dir) as store:
         store.write_config(config.resolved())
         if config.name:
@@ -134,15 +149,16 @@ def compare(
         todo = [rc for rc in runs if rc.key() not in done]
         if todo:
             store.put_meta("environment", _environment(config))
-            records, checkpoint = _train(config, todo, run_dir, progress)
+            records, checkpoint = _train(config, todo, run_dir, progress, data)
             for record in records:
                 store.put_run(record)
             # only now that every run is stored may the stacks' checkpoints go
             for path in checkpoints(checkpoint, config, todo):
                 path.unlink(missing_ok=True)
         records = [store.get_run(rc.key()) for rc in runs]
-        summaries = summarize(records)
+        summaries = summarize(records)  # this config's runs only; other runs stay stored
         store.put_summaries(summaries)
+        note = other_runs_note(store, runs)
     result = Comparison(
         run_dir=run_dir,
         config=config.resolved(),
@@ -150,17 +166,65 @@ def compare(
         summaries=summaries,
         trained=len(todo),
         reused=len(runs) - len(todo),
+        notes=[note] if note else [],
     )
     if report:
         result.report_path = _render(run_dir)
     return result
 
 
-def _train(config: CompareConfig, todo: list[RunSpec], run_dir: Path, progress):
+def other_runs_note(store: Store, runs: list[RunSpec]) -> str | None:
+    """One line when the store holds runs other than ``runs`` (e.g. more seeds from an earlier
+    command): how many, which seeds, and that they are kept while summary.json covers ``runs``.
+
+    None when the folder holds exactly these runs. Nothing is deleted.
+    """
+    keys = {rc.key() for rc in runs}
+    others = [r for r in store.runs() if r.key not in keys]
+    if not others:
+        return None
+    setups = {replace(rc, seed=0).key() for rc in runs}  # the same settings, any seed
+    same = [r for r in others if replace(r.config, seed=0).key() in setups]
+    seeds = sorted({rc.seed for rc in runs})
+    parts = []
+    if same:
+        extra = sorted({r.config.seed for r in same})
+        parts.append(f"{len(same)} of the same settings with seed{'s' if len(extra) > 1 else ''} "
+                     f"{', '.join(map(str, extra))}")  # fmt: skip
+    if len(others) > len(same):
+        parts.append(f"{len(others) - len(same)} with other settings")
+    return (
+        f"{store.run_dir}: this config has {len(seeds)} seed{'s' if len(seeds) > 1 else ''} "
+        f"({len(runs)} runs); the folder also holds {len(others)} other "
+        f"run{'s' if len(others) > 1 else ''} ({'; '.join(parts)}), all kept; summary.json "
+        f"covers only this config's {len(runs)} runs."
+    )
+
+
+def check_fits(config: CompareConfig, data: Dataset) -> None:
+    """What only the data can tell: the batch fits the training split and the arch builds
+    for its shapes (a factory that rejects them is one line here, not a traceback later)."""
+    if config.batch_size > len(data.train):
+        raise ConfigError(
+            f"batch_size={config.batch_size} exceeds the {len(data.train)} training examples of "
+            f"'{data.name}'; give --batch-size {len(data.train)} or less."
+        )
+    try:
+        with torch.device("meta"):  # shapes only: no memory, no random draws
+            build(config.arch, activation=config.activation, in_shape=data.in_shape,
+                  n_classes=data.n_classes)  # fmt: skip
+    except InitlabError:
+        raise
+    except Exception:  # noqa: BLE001  a factory that cannot run on meta: the trainer builds it
+        pass
+
+
+def _train(config: CompareConfig, todo: list[RunSpec], run_dir: Path, progress, data):
     """Train the runs still to do, checkpointing so a kill can resume."""
     stack_id = hashlib.sha256("".join(rc.key() for rc in todo).encode()).hexdigest()[:16]
     checkpoint = run_dir / "checkpoints" / f"stack-{stack_id}.safetensors"
-    return train_runs(config, todo, checkpoint=checkpoint, progress=progress), checkpoint
+    runs = train_runs(config, todo, checkpoint=checkpoint, progress=progress, data=data)
+    return runs, checkpoint
 
 
 def train_runs(

@@ -16,6 +16,8 @@ where it stopped.
 
 from __future__ import annotations
 
+import inspect
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -126,15 +128,28 @@ def width_transfer(
     )
 
 
+QUICK = dict(widths=(64, 256), lrs=LRS[1::2], steps=100, seeds=1)  # what --quick runs
+
+
+def _lr_range(lrs) -> str:
+    return f"2^{math.log2(min(lrs)):.0f}..2^{math.log2(max(lrs)):.0f}"
+
+
+FULL = {k: v.default for k, v in inspect.signature(width_transfer).parameters.items()
+        if k in ("steps", "seeds")}  # fmt: skip
+
+
 @preset(
     "width-transfer",
-    "784-n-n-10 ReLU MLP on MNIST, widths 64..1024, Adam lr 2^-13..2^-4, 400 steps, 3 seeds: "
-    "best learning rate against width under SP vs muP",
+    f"784-n-n-10 ReLU MLP on MNIST, widths {', '.join(map(str, WIDTHS))}, Adam lr "
+    f"{_lr_range(LRS)} ({len(LRS)} values), {FULL['steps']} steps, {FULL['seeds']} seeds: "
+    f"best learning rate against width under SP vs muP (--quick: widths "
+    f"{', '.join(map(str, QUICK['widths']))}, {len(QUICK['lrs'])} lrs, {QUICK['steps']} "
+    f"steps, {QUICK['seeds']} seed)",
     in_demo=False,
 )
 def width_transfer_preset(out: Path, quick: bool = False, progress=None):
     """Best learning rate against width under SP vs muP (quick: 2 widths, 1 seed)."""
     if quick:
-        return width_transfer(out, widths=(64, 256), lrs=LRS[1::2], steps=100, seeds=1,
-                              progress=progress)  # fmt: skip
+        return width_transfer(out, progress=progress, **QUICK)
     return width_transfer(out, progress=progress)

@@ -91,6 +91,19 @@ def _activation_from_call(target, args, kwargs) -> Activation | None:
     return Activation(name, options)
 
 
+def activation_from_call(func, args, kwargs) -> Activation | None:
+    """The activation a torch call computes (``F.relu``, ``torch.tanh``, ``Tensor.sigmoid``
+    with its options), or None.
+
+    >>> activation_from_call(torch.nn.functional.leaky_relu, (torch.ones(1), 0.2), {}).spec
+    'leaky_relu:negative_slope=0.2'
+    """
+    act = _activation_from_call(func, args, kwargs)
+    if act is None and getattr(func, "__name__", None) in ("relu", "tanh", "sigmoid"):
+        act = _activation_from_call(func.__name__, args, kwargs)  # Tensor methods
+    return act
+
+
 def by_fx(model: nn.Module) -> dict[str, Found]:
     """Trace with torch.fx; raises whatever fx raises when the model is not traceable."""
     graph = torch.fx.symbolic_trace(model).graph
@@ -142,9 +155,7 @@ class _Recorder(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if self.depth == 0:
-            act = _activation_from_call(func, args, kwargs)
-            if act is None and getattr(func, "__name__", None) in ("relu", "tanh", "sigmoid"):
-                act = _activation_from_call(func.__name__, args, kwargs)
+            act = activation_from_call(func, args, kwargs)
             if act is not None:
                 self.events.append(("act", act))
         return func(*args, **kwargs)

@@ -26,6 +26,7 @@ from torch import nn
 from initlab.activations import Activation, from_module
 from initlab.errors import ConfigError
 from initlab.initializers.fans import is_hf_conv1d
+from initlab.probe.functional import FunctionalActivations
 from initlab.probe.record import assemble
 from initlab.probe.stats import GradStats, Moments, OutputStats
 from initlab.results.probe_records import ProbeRecord, WatchHistory
@@ -35,13 +36,14 @@ CONV_TYPES = (
     nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
 )  # fmt: skip
 CONTAINER_TYPES = (nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
+NORM_TYPES = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
 WEIGHT_KINDS = ("linear", "conv")
 Ranges = tuple[float, float] | dict[str, tuple[float, float]] | None
 Kind = tuple[str, Activation | None]
 
 
 def layer_kind(module: nn.Module, *, in_list: bool = False) -> Kind | None:
-    """("activation", act), ("linear", None), ("conv", None), ("rnn", None),
+    """("activation", act), ("linear", None), ("conv", None), ("norm", None), ("rnn", None),
     ("embedding", None), ("block", None) or None.
 
     ``in_list``: the module is an item of an ``nn.ModuleList``; one with children of its own
@@ -59,6 +61,8 @@ def layer_kind(module: nn.Module, *, in_list: bool = False) -> Kind | None:
         return "linear", None
     if isinstance(module, CONV_TYPES):
         return "conv", None
+    if isinstance(module, NORM_TYPES):  # what the next layer really sees after BatchNorm
+        return "norm", None
     if isinstance(module, (nn.RNNBase, nn.Embedding, nn.EmbeddingBag)):
         # a recurrent layer's output sequence, an embedding's vectors: layers of their own
         return ("rnn" if isinstance(module, nn.RNNBase) else "embedding"), None
@@ -138,6 +142,8 @@ class Collector:
         self.handles: list = []
         self.open: Collection | None = None
         self._last_out: weakref.ref | None = None
+        self.functional = FunctionalActivations(self)
+        self._last_leaf = "input"  # the leaf module that ran last: names functional calls
 
     # -- life cycle -------------------------------------------------------------------
     def attach(self, *, root_pre_hook: bool = True) -> None:
@@ -149,15 +155,28 @@ class Collector:
             if isinstance(weight, nn.Parameter) and weight.requires_grad:
                 hook = self._make_weight_hook(f"{slot.name}.weight" if slot.name else "weight")
                 self.handles.append(weight.register_post_accumulate_grad_hook(hook))
+            if slot.kind == "activation":  # its own F.relu is not a functional call
+                self.handles += [
+                    slot.module.register_forward_pre_hook(self._enter_activation),
+                    slot.module.register_forward_hook(self._leave_activation, always_call=True),
+                ]
         for name, module in self.model.named_modules():
             if next(module.children(), None) is None:  # leaves make the prediction's chain
                 if module is self.model and not root_pre_hook:
                     continue
                 self.handles.append(module.register_forward_pre_hook(self._make_pre_hook(name)))
-                self.handles.append(module.register_forward_hook(self._leaf_post_hook))
+                self.handles.append(module.register_forward_hook(self._make_leaf_post_hook(name)))
+        # functional activations are seen only while the model's forward runs
+        self.handles.append(self.model.register_forward_hook(self._stop_functional,
+                                                             always_call=True))  # fmt: skip
+        if root_pre_hook:
+            self.handles.append(self.model.register_forward_pre_hook(self._start_functional))
+        else:  # the caller is inside the model's call already
+            self._start_functional(self.model, ())
 
     def detach(self) -> None:
         """Remove the hooks; an open collection stays open (and gets nothing more)."""
+        self.functional.stop()
         for handle in self.handles:
             handle.remove()
         self.handles.clear()
@@ -244,10 +263,40 @@ class Collector:
 
         return hook
 
-    def _leaf_post_hook(self, module: nn.Module, args, output) -> None:
-        c = self.open
-        if c is not None and c.record_calls and isinstance(output, torch.Tensor):
-            self._last_out = weakref.ref(output)
+    def _make_leaf_post_hook(self, name: str):
+        def hook(module: nn.Module, args, output) -> None:
+            self._last_leaf = name or "model"
+            c = self.open
+            if c is not None and c.record_calls and isinstance(output, torch.Tensor):
+                self._last_out = weakref.ref(output)
+
+        return hook
+
+    # -- functional activations ---------------------------------------------------------
+    def _start_functional(self, module, args) -> None:
+        if self.open is not None:
+            self._last_leaf = "input"
+            self.functional.start()
+
+    def _stop_functional(self, module, args, output) -> None:
+        self.functional.stop()
+
+    def _enter_activation(self, module, args) -> None:
+        self.functional.inside_modules += 1
+
+    def _leave_activation(self, module, args, output) -> None:
+        self.functional.inside_modules -= 1
+
+    def record_functional(self, act: Activation, output: torch.Tensor) -> None:
+        """Measure the output of an activation called as a function, as a layer named after
+        the leaf module it follows (``fc1.relu``)."""
+        if self.open is None:
+            return
+        name = f"{self._last_leaf}.{act.name}"
+        slot = self.slots.get(name)
+        if slot is None:
+            slot = self.slots[name] = LayerSlot(name, act.module(), "activation", act)
+        self._make_layer_hook(slot)(slot.module, (), output)
 
 
 class Watch:
