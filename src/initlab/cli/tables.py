@@ -40,6 +40,8 @@ def print_comparison(result, console: Console | None = None) -> None:
     console = console or Console()
     console.print(comparison_table(result.summaries))
     console.print(escape(verdict(result.summaries)))
+    for note in getattr(result, "notes", ()):
+        console.print(escape(note))
     if result.trained == 0:
         console.print(f"all {result.reused} runs reused from the store; nothing trained")
     console.print(f"run folder: {result.run_dir}")

@@ -3,7 +3,7 @@
 >>> import initlab
 >>> result = initlab.compare(dataset="digits", arch="mlp:64x2", inits="lecun_normal,he_normal",
 ...                          seeds=2, steps=200, out="runs/demo")  # doctest: +SKIP
->>> print(result.summary_json()["inits"][1]["test_accuracy"]["mean"])  # doctest: +SKIP
+>>> print(result.summary_dict()["inits"][1]["test_accuracy"]["mean"])  # doctest: +SKIP
 
 Each run is keyed by the hash of its :class:`~initlab.runspec.RunSpec`: running the same command
 again reuses finished runs and trains nothing; an interrupted stack resumes from its checkpoint.
@@ -12,6 +12,7 @@ again reuses finished runs and trains nothing; an interrupted stack resumes from
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -62,9 +63,13 @@ class Comparison:
     extra: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # e.g. other runs the folder holds
 
-    def summary_json(self) -> dict[str, Any]:
-        """The ``summary.json`` payload of the summaries: ``{"inits": [one entry per init]}``."""
+    def summary_dict(self) -> dict[str, Any]:
+        """What ``summary.json`` holds, as a dict: ``{"inits": [one entry per init]}``."""
         return summary_json(self.summaries)
+
+    def summary_json(self) -> str:
+        """``summary.json`` as text (indented JSON); :meth:`summary_dict` gives the dict."""
+        return json.dumps(self.summary_dict(), indent=2)
 
 
 def run_specs(config: CompareConfig) -> list[RunSpec]:
@@ -126,7 +131,7 @@ def compare(
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     result = compare(dataset="blobs", arch="mlp:16", inits="lecun_normal,he_normal",
     ...                      seeds=2, steps=20, eval_every=10, out=folder, report=False)
-    >>> [(s["init"], s["seeds"]) for s in result.summary_json()["inits"]]
+    >>> [(s["init"], s["seeds"]) for s in result.summary_dict()["inits"]]
     [('lecun_normal', 2), ('he_normal', 2)]
     """
     if data is not None:
@@ -158,6 +163,7 @@ def compare(
         records = [store.get_run(rc.key()) for rc in runs]
         summaries = summarize(records)  # this config's runs only; other runs stay stored
         store.put_summaries(summaries)
+        store.put_meta("current_runs", [rc.key() for rc in runs])  # what the report shows
         note = other_runs_note(store, runs)
     result = Comparison(
         run_dir=run_dir,

@@ -182,6 +182,10 @@ def _probes_by_group(
 def collect(store: Store, *, name: str | None = None) -> Content:
     """Gather one experiment's page content from its store."""
     records = [r for r in store.runs() if r.status != "running"]
+    current = store.get_meta("current_runs")  # the last compare's runs: the folder may hold more
+    if current:
+        keep = set(current)
+        records = [r for r in records if r.key in keep]
     if not records and (runs := [p for p in store.probes() if isinstance(p, HistogramRun)]):
         return collect_histograms(store, runs, name=name)
     labels = group_labels(records)
