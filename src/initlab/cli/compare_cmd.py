@@ -67,6 +67,9 @@ def experiment_options(f):
                help="Run folder (default runs/compare-HASH). Rerunning reuses finished runs."),
         option("--name", group=RUN, help="A label for the experiment, shown in the report."),
         option("--device", group=RUN, help="cpu (default), cuda or mps."),
+        option("--precision", group=RUN,
+               help="fp32 (default) or bf16: bf16 autocast of matmuls, fp32 weights and loss "
+                    "(also Lightning's 32-true, bf16-mixed)."),
         option("--threads", type=int, group=RUN, help="torch threads (default: all cores)."),
         option("--no-report", is_flag=True, group=RUN, help="Do not write report.html."),
     ]  # fmt: skip

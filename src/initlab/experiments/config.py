@@ -21,6 +21,7 @@ from initlab.train import early_stopping as stopping_rules  # not the field earl
 from initlab.train import schedules
 from initlab.train.controls import TrainControls
 from initlab.train.device import check_device
+from initlab.train.precision import canonical_precision
 from initlab.train.regularize import Regularization
 
 
@@ -55,6 +56,7 @@ class CompareConfig(BaseModel):
     target_loss: float = Field(0.5, gt=0, description="Train loss for 'steps to target'.")
     device: str = Field("cpu", description="cpu | cuda | mps")
     threads: int | None = Field(None, ge=1, description="torch threads (default: all cores).")
+    precision: str = Field("fp32", description="fp32 | bf16 (bf16 autocast, fp32 weights)")
     # -- after the init: schedule, regularization, early stopping ------------------------------
     schedule: str = Field("constant", description="LR schedule spec, e.g. cosine:decay_steps=2000.")
     l1: float = Field(0.0, ge=0, description="L1 penalty on weights: + l1 * sum|W|.")
@@ -98,6 +100,11 @@ class CompareConfig(BaseModel):
     def _activation(cls, value: str) -> str:
         return resolve(value).spec
 
+    @field_validator("precision")
+    @classmethod
+    def _precision(cls, value: str) -> str:
+        return canonical_precision(value)
+
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
@@ -132,7 +139,7 @@ class CompareConfig(BaseModel):
             activity_l1=self.activity_l1, activity_l2=self.activity_l2,
             activity_layers=None if self.activity_layers is None else tuple(self.activity_layers),
         )  # fmt: skip
-        return TrainControls(self.schedule, reg, self.early_stopping).canonical()
+        return TrainControls(self.schedule, reg, self.early_stopping, self.precision).canonical()
 
     def model_arch(self) -> str:
         """``arch`` with ``dropout`` and ``batchnorm`` folded in as arch options."""

@@ -17,16 +17,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from initlab.train import early_stopping, schedules
+from initlab.train.precision import canonical_precision
 from initlab.train.regularize import Regularization
 
 
 @dataclass(frozen=True)
 class TrainControls:
-    """Schedule spec, regularization, and an early-stopping spec (None: train every step)."""
+    """Schedule spec, regularization, an early-stopping spec (None: train every step) and
+    the precision (``fp32`` or ``bf16``: :mod:`initlab.train.precision`)."""
 
     schedule: str = "constant"
     regularization: Regularization = field(default_factory=Regularization)
     early_stopping: str | None = None
+    precision: str = "fp32"
 
     def canonical(self) -> TrainControls:
         """The same controls with every spec in its canonical spelling (checks them too)."""
@@ -37,6 +40,7 @@ class TrainControls:
             early_stopping=None
             if stop in (None, "", "none")
             else early_stopping.get(stop).to_spec(),
+            precision=canonical_precision(self.precision),
         )
 
     @property
@@ -54,6 +58,8 @@ class TrainControls:
         out.update(c.regularization.to_extra())
         if c.early_stopping is not None:
             out["early_stopping"] = c.early_stopping
+        if c.precision != "fp32":  # fp32 runs keep their keys
+            out["precision"] = c.precision
         return out
 
     @classmethod
@@ -63,4 +69,5 @@ class TrainControls:
             schedule=extra.get("schedule", "constant"),
             regularization=Regularization.from_extra(extra),
             early_stopping=extra.get("early_stopping"),
+            precision=extra.get("precision", "fp32"),
         ).canonical()

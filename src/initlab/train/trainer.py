@@ -54,6 +54,7 @@ from initlab.train.freeze import BestWeights, FrozenMembers
 from initlab.train.history import EVAL_METRICS, History
 from initlab.train.optim import build_optimizer, canonical_optimizer
 from initlab.train.parametrize import Parametrization, stacked_groups
+from initlab.train.precision import autocast
 from initlab.train.randomness import BatchOrder, dropout_generator, init_generator
 from initlab.train.regularize import (
     activity_penalty,
@@ -121,6 +122,7 @@ class StackRun:
         self.data, self.device = data, torch.device(spec.device)
         self.steps, self.lr, self.eval_every = common.steps, common.lr, common.eval_every
         self.controls = TrainControls.from_extra(common.extra)
+        self.precision = self.controls.precision
         self.schedule = schedules.get(self.controls.schedule)
         self.reg = self.controls.regularization
         stop = self.controls.early_stopping
@@ -260,12 +262,14 @@ class StackRun:
             group["lr"] = lr * group.get("lr_mult", 1.0)
         idx = self.order_of_batches.indices(step - 1)  # (G, B)
         x, y = self.train.features(idx), self.train.labels(idx)
-        if self.capture:
-            logits, captured = self.stack.forward_capturing(
-                x, self.capture, train=True, generators=self.generators
-            )
-        else:
-            logits, captured = self.stack(x, train=True, generators=self.generators), []
+        with autocast(self.precision, self.device):
+            if self.capture:
+                logits, captured = self.stack.forward_capturing(
+                    x, self.capture, train=True, generators=self.generators
+                )
+            else:
+                logits, captured = self.stack(x, train=True, generators=self.generators), []
+        logits = logits.float()  # the loss (and its reduction) in fp32 under bf16 too
         K, B, C = logits.shape
         y = y.repeat_interleave(K // y.shape[0], dim=0) if y.shape[0] != K else y
         losses = F.cross_entropy(logits.reshape(K * B, C), y.reshape(K * B), reduction="none")
@@ -300,8 +304,9 @@ class StackRun:
 
     # -- evaluation, early stopping, plateau ---------------------------------------------------
     def _evaluate(self, step: int, chunk: int) -> None:
-        values = torch.cat([evaluate(self.stack, s, chunk=chunk, device=self.device)
-                            for s in (self.data.val, self.data.test)])  # fmt: skip
+        with autocast(self.precision, self.device):
+            values = torch.cat([evaluate(self.stack, s, chunk=chunk, device=self.device)
+                                for s in (self.data.val, self.data.test)])  # fmt: skip
         previous = self.history.eval_steps[-1] if self.history.eval_steps else 0
         self.history.record_eval(step, values)
         if self.stopper is None and self.plateau is None:
@@ -339,8 +344,9 @@ class StackRun:
         if not ks:
             return
         self.best.restore(ks)
-        values = torch.cat([evaluate(self.stack, s, chunk=chunk, device=self.device)
-                            for s in (self.data.val, self.data.test)]).cpu()  # fmt: skip
+        with autocast(self.precision, self.device):
+            values = torch.cat([evaluate(self.stack, s, chunk=chunk, device=self.device)
+                                for s in (self.data.val, self.data.test)]).cpu()  # fmt: skip
         for k in ks:
             self.history.final[k] = values[:, k].tolist()
 
