@@ -15,6 +15,7 @@ from scipy import stats
 from torch import nn
 
 import initlab
+import test_critical_schemes as critical_checks
 from initlab.initializers.registry import names
 from initlab.models.residual import residual_mlp
 
@@ -235,6 +236,9 @@ CHECKS = {
     "skipinit": check_skipinit,
     "gpt2_residual": check_gpt2_residual,
     "embedding_normal": check_embedding_normal,
+    # the edge-of-chaos schemes: their own KS / orthogonality checks
+    "critical": critical_checks.test_critical_weights_are_gaussian_at_the_critical_variance,
+    "delta_orthogonal": critical_checks.test_delta_orthogonal_is_orthogonal_at_the_centre_per_group,
 }
 
 

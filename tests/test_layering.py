@@ -46,6 +46,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("specs",),
     ("registry",),
     ("activations",),
+    ("theory",),
     ("initializers", "data", "results"),
     ("models", "report", "init"),
     ("probe",),
@@ -71,14 +72,17 @@ ALLOWED: dict[str, set[str]] = {
     "registry": {"errors", "specs"},
     # the activation table: gains, tracing, models, the probe and the trainer read it
     "activations": {"errors", "specs", "registry"},
-    "initializers": {"errors", "registry", "activations"},
+    # mean-field theory of signal propagation: pure float64 numerics (numpy, torch for f, f')
+    "theory": {"errors", "activations"},
+    "initializers": {"errors", "registry", "activations", "theory"},
     "data": {"errors", "atomic", "specs", "registry"},
     "results": {"errors", "atomic", "runspec"},
     "models": {"errors", "specs", "activations"},
     # initlab.init: tensor-level functions (like torch.nn.init) over the initializer registry
     "init": {"errors", "activations", "initializers"},
     "report": {"atomic", "results"},
-    "probe": {"errors", "activations", "initializers", "models", "results"},
+    # report: Watch.plot / Watch.page draw a watch history (lazily, on request)
+    "probe": {"errors", "activations", "initializers", "models", "results", "report", "theory"},
     "train": {"errors", "atomic", "runspec", "specs", "registry", "activations", "initializers", "data",
               "results", "models"},
     # watch adapters for TensorBoard, Lightning and the HF Trainer: nothing imports them
@@ -86,12 +90,14 @@ ALLOWED: dict[str, set[str]] = {
     "experiments": {
         "errors", "atomic", "runspec", "specs", "registry", "activations", "initializers", "data",
         "results", "models", "report", "probe", "train",
+        "theory",
     },
     # thin commands: parse, call the library (experiments, or probe/report/... directly), print
     "cli": {
-        "errors", "specs", "initializers", "results", "models", "report", "probe", "experiments",
+        "errors", "specs", "initializers", "data", "results", "models", "report", "probe",
+        "experiments", "theory",
     },
-    "demo": {"results", "report", "probe", "experiments", "cli"},
+    "demo": {"results", "report", "experiments", "cli"},
     "__main__": {"cli"},
     # the eager imports are errors only; the rest is imported on first use (_EXPORTS)
     "__init__": {"errors", "initializers", "init", "probe", "experiments"},
@@ -308,15 +314,7 @@ def test_no_import_cycle_inside_a_part():
 
 # Lazy imports (inside a function) that close a cycle inside a part: the module-level graph is
 # acyclic, but the two modules still depend on each other.
-LAZY_CYCLE_ARROWS = {
-    # TODO(issue 18): find_blocks falls back to residual_record.untraced_blocks, which builds
-    # on residual_blocks' graph analysis; a third module for the dispatch would break it.
-    ("initlab.initializers.residual_blocks", "initlab.initializers.residual_record"),
-    # TODO(issue 18): local.py and ray.py import MAX_RETRIES, OnResult, error_line and run_job
-    # from the backends package, whose get_backend imports them; a backends/base.py would do.
-    ("initlab.experiments.backends", "initlab.experiments.backends.local"),
-    ("initlab.experiments.backends", "initlab.experiments.backends.ray"),
-}
+LAZY_CYCLE_ARROWS: set[tuple[str, str]] = set()  # none left
 
 
 def test_lazy_imports_close_no_other_cycle_inside_a_part():

@@ -81,8 +81,24 @@ def test_cli_data_function(tmp_path, monkeypatch, capsys):
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     out = tmp_path / "run"
-    code = main(["compare", "--data", "mydata:load", "--arch", "mlp:8", "--steps", "20",
-                 "--seeds", "1", "--inits", "he_normal", "--no-report", "--out", str(out)])
+    code = main(
+        [
+            "compare",
+            "--data",
+            "mydata:load",
+            "--arch",
+            "mlp:8",
+            "--steps",
+            "20",
+            "--seeds",
+            "1",
+            "--inits",
+            "he_normal",
+            "--no-report",
+            "--out",
+            str(out),
+        ]
+    )
     assert code in (0, None) and (out / "summary.json").is_file()
     capsys.readouterr()
     with pytest.raises(SystemExit) as e:

@@ -38,6 +38,7 @@ def _spec(data, parametrization, width, *, optimizer="adam", seeds=(0, 1), sched
 
 def _plain_losses(data, width, seed, parametrization, optimizer, schedule=None):
     """The oracle: one plain model, μP by hand, batches from the same keyed order."""
+
     def factory(width):
         return mlp(width=width, depth=2, in_shape=data.in_shape, n_classes=data.n_classes)
 

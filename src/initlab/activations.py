@@ -148,26 +148,17 @@ ACTIVATIONS.register(
     ActivationKind(lambda: F.silu, nn.SiLU, hf={"SiLUActivation": {}}, functions=(F.silu,)),
     aliases=("swish",),
 )
-ACTIVATIONS.register(
-    "elu",
-    ActivationKind(
-        lambda alpha=1.0: lambda x: F.elu(x, alpha),
-        nn.ELU,
-        ("alpha",),
-        lambda m: _changed(m, alpha=1.0),
-        functions=(F.elu,),
-    ),
-)
-ACTIVATIONS.register(
-    "celu",
-    ActivationKind(
-        lambda alpha=1.0: lambda x: F.celu(x, alpha),
-        nn.CELU,
-        ("alpha",),
-        lambda m: _changed(m, alpha=1.0),
-        functions=(F.celu,),
-    ),
-)
+for _name, _fn, _cls in (("elu", F.elu, nn.ELU), ("celu", F.celu, nn.CELU)):  # one option: alpha
+    ACTIVATIONS.register(
+        _name,
+        ActivationKind(
+            lambda alpha=1.0, fn=_fn: lambda x: fn(x, alpha),
+            _cls,
+            ("alpha",),
+            lambda m: _changed(m, alpha=1.0),
+            functions=(_fn,),
+        ),
+    )
 ACTIVATIONS.register(
     "mish",
     ActivationKind(lambda: F.mish, nn.Mish, hf={"MishActivation": {}}, functions=(F.mish,)),

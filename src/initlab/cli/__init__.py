@@ -14,6 +14,7 @@ import click
 from initlab.cli import (
     compare_cmd,
     coord_cmd,
+    criticality_cmd,
     inits_cmd,
     probe_cmd,
     report_cmd,
@@ -38,7 +39,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    for module in (inits_cmd, probe_cmd, compare_cmd, run_cmd, report_cmd, sweep_cmd, coord_cmd):
+    for module in (inits_cmd, probe_cmd, compare_cmd, run_cmd, report_cmd, sweep_cmd, coord_cmd,
+                   criticality_cmd):  # fmt: skip
         for command in getattr(module, "COMMANDS", ()):
             cli.add_command(command)
 

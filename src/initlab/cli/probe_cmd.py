@@ -160,7 +160,14 @@ def model_vocab(model) -> int | None:
     type=click.Path(dir_okay=False),
     help="Also write the probe record as JSON here.",
 )
-def probe(model_spec, input_shape, batch, vocab, loss, seed, init, bins, json_path) -> None:
+@click.option(
+    "--jacobian",
+    is_flag=True,
+    help="Also measure the squared singular values of the input-output Jacobian at 4 inputs "
+    "(exact for small nets, randomized for big ones) and the mean-field mean chi_1^L.",
+)
+def probe(model_spec, input_shape, batch, vocab, loss, seed, init, bins, json_path,
+          jacobian) -> None:  # fmt: skip
     """Probe a model of your own: per-layer table, predicted variance and diagnosis.
 
     A factory returning a Hugging Face language model (e.g. GPT2LMHeadModel built from a
@@ -185,14 +192,28 @@ def probe(model_spec, input_shape, batch, vocab, loss, seed, init, bins, json_pa
     vocab = vocab if vocab is not None else model_vocab(model)
     inputs, targets = probe_inputs("normal", batch, shape, seed, vocab)
     try:
-        report = run_probe(model, inputs, bins=bins, loss_fn=None if loss == "none" else loss)
+        report = run_probe(model, inputs, bins=bins, loss_fn=None if loss == "none" else loss,
+                           jacobian=jacobian)  # fmt: skip
     except (RuntimeError, IndexError) as e:  # a bad shape; IndexError: an id >= vocab
         first = str(e).splitlines()[0]
         what = f"token ids in [0, {vocab}) of shape" if vocab is not None else "inputs of shape"
         raise ConfigError(f"The model failed on {what} {[batch, *shape]}: {first}") from e
     _console().print(report)
+    spectrum = getattr(report, "jacobian", None)
+    if spectrum is not None:
+        mf = spectrum.predicted_mean
+        pred = "" if mf is None else f" (mean field {mf:.4g})"
+        cond = "" if spectrum.condition is None else f", condition {spectrum.condition:.3g}"
+        _console().print(
+            f"Jacobian ({spectrum.method}, {spectrum.inputs} inputs, J {spectrum.shape[0]} x "
+            f"{spectrum.shape[1]}): squared singular values mean {spectrum.mean:.4g}{pred}, "
+            f"variance {spectrum.variance:.4g}, max {spectrum.max:.4g}{cond}"
+        )
     if json_path:
-        Path(json_path).write_text(json.dumps(report.to_dict(), indent=1, sort_keys=True) + "\n")
+        data = report.to_dict()
+        if spectrum is not None:
+            data["jacobian"] = spectrum.to_dict()
+        Path(json_path).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 COMMANDS = [histogram, probe]

@@ -12,7 +12,12 @@ histograms, DBN and residual depth; ``presets_training``: regularization and lr 
 
 from __future__ import annotations
 
-from initlab.experiments import presets_classic, presets_training, presets_width  # noqa: F401
+from initlab.experiments import (  # noqa: F401
+    presets_chaos,  # noqa: F401  (edge of chaos)
+    presets_classic,
+    presets_training,
+    presets_width,
+)
 from initlab.experiments.preset_registry import (
     MultiResult,
     Preset,

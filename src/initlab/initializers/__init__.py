@@ -1,6 +1,15 @@
 """The initializer library: registry, formula schemes, fans, gains, tracing and ``init_``."""
 
-from initlab.initializers import dbn, embedding, lsuv, residual, schemes, simple, torch_default  # noqa: F401  (registers)
+from initlab.initializers import (  # noqa: F401  (registers)
+    critical,  # noqa: F401  (registers critical, delta_orthogonal)
+    dbn,
+    embedding,
+    lsuv,
+    residual,
+    schemes,
+    simple,
+    torch_default,
+)
 from initlab.initializers.apply import init_
 from initlab.initializers.dbn import pretrain_dbn
 from initlab.initializers.init_report import InitReport, InitRow

@@ -13,47 +13,51 @@ from initlab.initializers.registry import TensorScheme, register
 from initlab.initializers.schemes import _check_positive
 
 
-@register("zeros")
-@dataclass(frozen=True)
-class Zeros(TensorScheme):
-    formula = "0 everywhere (never breaks symmetry)"
+class _Same(TensorScheme):
+    """Every entry one value (no draw), so no init of this kind ever breaks symmetry."""
+
+    def fill_value(self) -> float:
+        """The value every entry gets."""
+        raise NotImplementedError
 
     def target_std(self, ctx):
         """0: every entry is the same."""
         return 0.0
 
     def sample(self, shape, ctx, generator, device, out=None):
-        """A float32 tensor of zeros (no draw)."""
-        return torch.zeros(shape, dtype=torch.float32, device=device)
+        """A float32 tensor filled with :meth:`fill_value` (no draw)."""
+        return torch.full(shape, self.fill_value(), dtype=torch.float32, device=device)
+
+
+@register("zeros")
+@dataclass(frozen=True)
+class Zeros(_Same):
+    formula = "0 everywhere (never breaks symmetry)"
+
+    def fill_value(self) -> float:
+        """0."""
+        return 0.0
 
 
 @register("ones")
 @dataclass(frozen=True)
-class Ones(TensorScheme):
+class Ones(_Same):
     formula = "1 everywhere (never breaks symmetry)"
 
-    def target_std(self, ctx):
-        """0: every entry is the same."""
-        return 0.0
-
-    def sample(self, shape, ctx, generator, device, out=None):
-        """A float32 tensor of ones (no draw)."""
-        return torch.ones(shape, dtype=torch.float32, device=device)
+    def fill_value(self) -> float:
+        """1."""
+        return 1.0
 
 
 @register("constant")
 @dataclass(frozen=True)
-class Constant(TensorScheme):
+class Constant(_Same):
     formula = "value everywhere (never breaks symmetry)"
     value: float = 0.0
 
-    def target_std(self, ctx):
-        """0: every entry is the same."""
-        return 0.0
-
-    def sample(self, shape, ctx, generator, device, out=None):
-        """A float32 tensor filled with ``value`` (no draw)."""
-        return torch.full(shape, self.value, dtype=torch.float32, device=device)
+    def fill_value(self) -> float:
+        """``value``."""
+        return self.value
 
 
 @register("uniform")

@@ -72,15 +72,8 @@ def mlp(
 ) -> nn.Sequential:
     """A plain MLP ``prod(in_shape)-width x depth-n_classes``; ``depth`` counts hidden layers.
 
-    >>> mlp(width=32, depth=2, in_shape=(8,), n_classes=3)
-    Sequential(
-      (0): Flatten(start_dim=1, end_dim=-1)
-      (1): Linear(in_features=8, out_features=32, bias=True)
-      (2): ReLU()
-      (3): Linear(in_features=32, out_features=32, bias=True)
-      (4): ReLU()
-      (5): Linear(in_features=32, out_features=3, bias=True)
-    )
+    >>> [tuple(p.shape) for p in mlp(width=32, depth=2, in_shape=(8,), n_classes=3).parameters()]
+    [(32, 8), (32,), (32, 32), (32,), (3, 32), (3,)]
     """
     if int(width) < 1 or int(depth) < 1:
         raise ConfigError(f"mlp needs width >= 1 and depth >= 1, got width={width}, depth={depth}.")

@@ -50,7 +50,9 @@ def layer_kind(module: nn.Module, *, in_list: bool = False) -> Kind | None:
     (not a bare container) is a block, the repeated unit of a deep model.
 
     >>> layer_kind(nn.Tanh())[0], layer_kind(nn.Linear(2, 2)), layer_kind(nn.LayerNorm(2))
-    ('activation', ('linear', None), None)
+    ('activation', ('linear', None), ('norm', None))
+    >>> layer_kind(nn.Dropout()) is None
+    True
     >>> layer_kind(nn.TransformerEncoderLayer(8, 2), in_list=True)
     ('block', None)
     """

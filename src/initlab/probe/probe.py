@@ -16,6 +16,7 @@ from torch import nn
 
 from initlab.errors import ConfigError
 from initlab.probe.hooks import Collector, Ranges, first_tensor
+from initlab.probe.jacobian import jacobian_spectrum
 from initlab.probe.probe_report import ProbeReport
 from initlab.probe.record import assemble
 
@@ -164,6 +165,7 @@ def probe(
     bins: int = 30,
     batches: int = 1,
     ranges: Ranges = None,
+    jacobian: bool | Mapping = False,
 ) -> ProbeReport:
     """Measure activations (and gradients, with ``loss_fn``) of every layer in call order.
 
@@ -178,7 +180,9 @@ def probe(
     ``output.loss`` (HF: put ``labels`` in the inputs). ``ranges`` fixes histogram ranges: one
     ``(lo, hi)`` for all layers, or a dict keyed by layer name, activation name or kind
     ("linear", "conv", "activation"); otherwise bounded activations use their natural range
-    and other layers a range fixed from the first batch.
+    and other layers a range fixed from the first batch. ``jacobian=True`` (or a dict of
+    options of :func:`~initlab.probe.jacobian.jacobian_spectrum`) also measures the squared
+    singular values of the input-output Jacobian at the first inputs: ``report.jacobian``.
 
     >>> model = nn.Sequential(nn.Linear(10, 10), nn.Sigmoid())
     >>> report = probe(model, torch.randn(64, 10, generator=torch.Generator().manual_seed(0)))
@@ -231,4 +235,9 @@ def probe(
         collector, collection, batches=len(plan), samples=samples,  # type: ignore[arg-type]
         loss=sum(losses) / len(losses) if losses else None,
     )  # fmt: skip
-    return ProbeReport(record)
+    report = ProbeReport(record)
+    report.jacobian = None  # type: ignore[attr-defined]
+    if jacobian:
+        options = dict(jacobian) if isinstance(jacobian, Mapping) else {}
+        report.jacobian = jacobian_spectrum(model, plan[0][0], **options)  # type: ignore[attr-defined]
+    return report

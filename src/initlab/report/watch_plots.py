@@ -124,11 +124,16 @@ def curves_png(history: WatchHistory) -> bytes:
         return png_bytes(fig)
 
 
-def heatmaps_png(history: WatchHistory) -> bytes:
-    """PNG of :func:`draw_heatmaps`, up to four layers a row."""
+def _heat_grid(history: WatchHistory) -> tuple[int, int]:
+    """(columns, rows) of the histogram-over-time panels: up to four layers a row."""
     _check(history)
     n = max(len(shown_layers(history)), 1)
-    cols, rows = min(n, HEAT_COLS), math.ceil(n / HEAT_COLS)
+    return min(n, HEAT_COLS), math.ceil(n / HEAT_COLS)
+
+
+def heatmaps_png(history: WatchHistory) -> bytes:
+    """PNG of :func:`draw_heatmaps`, up to four layers a row."""
+    cols, rows = _heat_grid(history)
     with plot_style():
         fig = Figure(figsize=(2.7 * cols, 2.3 * rows + 0.3))
         FigureCanvasAgg(fig)
@@ -140,9 +145,7 @@ def heatmaps_png(history: WatchHistory) -> bytes:
 
 def watch_png(history: WatchHistory) -> bytes:
     """One PNG: the per-layer curves on top, the histograms over time below."""
-    _check(history)
-    n = max(len(shown_layers(history)), 1)
-    cols, rows = min(n, HEAT_COLS), math.ceil(n / HEAT_COLS)
+    cols, rows = _heat_grid(history)
     with plot_style():
         fig = Figure(figsize=(max(10.5, 2.7 * cols), 3.2 + 2.4 * rows))
         FigureCanvasAgg(fig)
