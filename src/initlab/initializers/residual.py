@@ -157,19 +157,25 @@ def _skipped_blocks(blocks: list[ResidualBlock], what: str) -> str:
     )
 
 
-@register("zero_last_gamma", aliases=("zero_init_residual",))
 @dataclass(frozen=True)
-class ZeroLastGamma(_Residual):
-    """``base`` everywhere, then gamma 0 in the norm layer that ends each residual branch,
-    so every block starts as the identity (Goyal et al. 2017; torchvision's
-    ``zero_init_residual``)."""
+class _OnBase(_Residual):
+    """A residual scheme that starts from a formula scheme ``base`` (checked on creation)."""
 
-    formula = "base init; gamma = 0 in the norm layer ending each residual branch"
     base: str = "he_normal"
     branches: str = ""
 
     def __post_init__(self) -> None:
         self._check_base()
+
+
+@register("zero_last_gamma", aliases=("zero_init_residual",))
+@dataclass(frozen=True)
+class ZeroLastGamma(_OnBase):
+    """``base`` everywhere, then gamma 0 in the norm layer that ends each residual branch,
+    so every block starts as the identity (Goyal et al. 2017; torchvision's
+    ``zero_init_residual``)."""
+
+    formula = "base init; gamma = 0 in the norm layer ending each residual branch"
 
     def _check(self, found):
         if not any(b.norm for b in found.blocks):
@@ -197,16 +203,11 @@ class ZeroLastGamma(_Residual):
 
 @register("fixup")
 @dataclass(frozen=True)
-class Fixup(_Residual):
+class Fixup(_OnBase):
     """Fixup (Zhang et al. 2019) for networks without normalization."""
 
     formula = "base init; branch layers x L^(-1/(2m-2)), last branch layer 0, classifier 0"
-    base: str = "he_normal"
-    branches: str = ""
     zero_head: bool = True  # Fixup rule 1: the classification layer starts at zero
-
-    def __post_init__(self) -> None:
-        self._check_base()
 
     def _edit(self, found, edits, report):
         n_branches = len(found.blocks)
@@ -256,16 +257,11 @@ class Fixup(_Residual):
 
 @register("skipinit")
 @dataclass(frozen=True)
-class SkipInit(_Residual):
+class SkipInit(_OnBase):
     """SkipInit (De & Smith 2020): ``base`` everywhere, the scalar gate ``a`` of each branch
     ``x + a * f(x)`` set to 0. The model must provide the gate (an ``nn.Parameter``)."""
 
     formula = "base init; the scalar gate of each residual branch = 0"
-    base: str = "he_normal"
-    branches: str = ""
-
-    def __post_init__(self) -> None:
-        self._check_base()
 
     def _check(self, found):
         if not any(b.gate for b in found.blocks):
