@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -16,9 +17,11 @@ from initlab.initializers.schemes import _check_positive
 class _Same(TensorScheme):
     """Every entry one value (no draw), so no init of this kind ever breaks symmetry."""
 
+    VALUE: ClassVar[float] = 0.0  # the value of a scheme without a ``value`` option
+
     def fill_value(self) -> float:
-        """The value every entry gets."""
-        raise NotImplementedError
+        """The value every entry gets: ``value`` where the scheme has one, else ``VALUE``."""
+        return getattr(self, "value", self.VALUE)
 
     def target_std(self, ctx):
         """0: every entry is the same."""
@@ -34,19 +37,12 @@ class _Same(TensorScheme):
 class Zeros(_Same):
     formula = "0 everywhere (never breaks symmetry)"
 
-    def fill_value(self) -> float:
-        """0."""
-        return 0.0
-
 
 @register("ones")
 @dataclass(frozen=True)
 class Ones(_Same):
     formula = "1 everywhere (never breaks symmetry)"
-
-    def fill_value(self) -> float:
-        """1."""
-        return 1.0
+    VALUE = 1.0
 
 
 @register("constant")
@@ -54,10 +50,6 @@ class Ones(_Same):
 class Constant(_Same):
     formula = "value everywhere (never breaks symmetry)"
     value: float = 0.0
-
-    def fill_value(self) -> float:
-        """``value``."""
-        return self.value
 
 
 @register("uniform")

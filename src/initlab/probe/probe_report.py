@@ -20,6 +20,11 @@ def _fmt(x: float | None, spec: str = ".3g") -> str:
     return "" if x is None else format(x, spec)
 
 
+def _from_record(name: str, doc: str):
+    """A read-only property giving ``self.record.<name>``."""
+    return property(lambda self: getattr(self.record, name), doc=doc)
+
+
 class ProbeReport:
     """What ``initlab.probe`` measured; ``.to_record()`` gives the plain dataclasses.
 
@@ -40,25 +45,17 @@ class ProbeReport:
     def __init__(self, record: ProbeRecord) -> None:
         self.record = record
 
-    @property
-    def layers(self) -> list[LayerStats]:
-        """One :class:`LayerStats` per probed layer, in call order."""
-        return self.record.layers
-
-    @property
-    def findings(self) -> list[Finding]:
-        """The diagnosis: one finding per rule that fired (empty: no warning)."""
-        return self.record.findings
-
-    @property
-    def weight_grads(self) -> list[WeightGrad]:
-        """Gradient statistics per weight (empty without ``loss_fn``)."""
-        return self.record.weight_grads
-
-    @property
-    def notes(self) -> list[str]:
-        """What the probe could not see or had to assume."""
-        return self.record.notes
+    # the record's lists, read through (the report adds views, never copies)
+    layers: list[LayerStats] = _from_record(
+        "layers", "One LayerStats per probed layer, in call order."
+    )
+    findings: list[Finding] = _from_record(
+        "findings", "The diagnosis: one finding per rule that fired (empty: no warning)."
+    )
+    weight_grads: list[WeightGrad] = _from_record(
+        "weight_grads", "Gradient statistics per weight (empty without ``loss_fn``)."
+    )
+    notes: list[str] = _from_record("notes", "What the probe could not see or had to assume.")
 
     def layer(self, name: str) -> LayerStats:
         """The statistics of layer ``name``; a KeyError listing the names when there is none."""
