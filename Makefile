@@ -31,7 +31,7 @@ test: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
 test-slow: setup-ray
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow --durations=12
 
 bench: setup
 	$(BIN)/python -m bench
