@@ -35,7 +35,7 @@ _EXPORTS = {
     "Comparison": "initlab.experiments.compare",
     "CompareConfig": "initlab.experiments.config",
     "run_preset": "initlab.experiments.presets",
-    "watch": "initlab.probe.hooks",
+    "watch": "initlab.probe.watch",
     "ProbeReport": "initlab.probe.probe_report",
     "histogram_experiment": "initlab.probe.experiment",
     "predict_stack": "initlab.probe.predict",

@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import nn
 
-from initlab.probe.hooks import Watch, watch
+from initlab.probe.watch import Watch, watch
 from initlab.results.probe_records import ProbeRecord, WatchHistory
 
 # (tag suffix, LayerStats field) in the order they are logged
