@@ -52,15 +52,20 @@ def _version() -> str:
         return "unknown"
 
 
+UP_LEVELS = 2  # how far above a run folder its "up" link looks
+
+
 def folder_links(run_dir: str | Path, out: str | Path) -> list[tuple[str, str]]:
-    """(text, relative href) of the pages around a run folder: the parent folder's page when
-    the parent is a run folder too, and each sub-folder holding a results store (a preset
-    or sweep writes one per sub-run); hrefs are relative to the page at ``out``."""
+    """(text, relative href) of the pages around a run folder: the nearest page above it
+    (the parent's, or the grandparent's for a preset's nested sub-runs such as
+    ``demo/xavier-tanh-sigmoid/tanh``), and each sub-folder holding a results store (a
+    preset or sweep writes one per sub-run); hrefs are relative to the page at ``out``."""
     run_dir, here = Path(run_dir).resolve(), Path(out).resolve().parent
     links = []
-    parent = run_dir.parent
-    if (parent / DB_NAME).is_file() or (parent / REPORT_NAME).is_file():
-        links.append((f"up: {parent.name}", os.path.relpath(parent / REPORT_NAME, here)))
+    for parent in list(run_dir.parents)[:UP_LEVELS]:
+        if (parent / DB_NAME).is_file() or (parent / REPORT_NAME).is_file():
+            links.append((f"up: {parent.name}", os.path.relpath(parent / REPORT_NAME, here)))
+            break
     if run_dir.is_dir():
         for child in sorted(p for p in run_dir.iterdir() if p.is_dir()):
             if (child / DB_NAME).is_file() or (child / REPORT_NAME).is_file():
