@@ -23,6 +23,8 @@ ENTRIES = [
     "bench.probe_overhead",
     "bench.init_speed",
     "bench.sweep_scaling",
+    "bench.scaling",
+    "bench.profile_trainer",
 ]
 OUT = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="do not rewrite BENCHMARKS.md")
     args = parser.parse_args(argv)
     entries = [m for m in load_entries() if not args.names or m.NAME in args.names]
-    rows = []
+    rows, sections = [], []
     load_before = load_average()
     for module in entries:
         print(f"== {module.NAME} ({'full' if args.full else 'quick'})", flush=True)
@@ -63,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         for note in r.notes:
             print(f"   {note}")
+        sections += r.sections
         rows.append(
             f"| {module.NAME} | {r.initlab:.4g} {r.unit} | {r.baseline:.4g} {r.unit} | "
             f"{r.ratio:.2f}x | {module.TARGET} ({status}) | {'; '.join(r.notes)} |"
@@ -78,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             "| entry | initlab | baseline | ratio | target | notes |\n|---|---|---|---|---|---|\n"
             + "\n".join(rows)
             + "\n"
+            + "".join(f"\n{s}\n" for s in sections)
         )
         print(f"wrote {OUT}")
     return 0

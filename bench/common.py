@@ -19,6 +19,7 @@ class Result:
     met: bool
     unit: str = "s"
     notes: list[str] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)  # Markdown put after the table
 
 
 def best_of(fn: Callable[[], object], repeat: int) -> float:

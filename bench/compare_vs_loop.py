@@ -1,144 +1,153 @@
-"""compare-vs-loop: 5 inits x 5 seeds of the classic MNIST experiment, two ways, one process.
+"""compare-vs-loop: the classic MNIST grid (5 inits x 5 seeds), initlab vs two plain peers.
 
-* initlab: the stacked trainer (``initlab.train.train_members``), all 25 models in one stack.
-* baseline: the plain PyTorch loop a user would write: ``DataLoader`` over a
-  ``TensorDataset``, ``nn.Sequential``, ``torch.optim.SGD``, ``loss.item()`` logged each
-  step, one model after another.
+* initlab: ``initlab compare`` as a user runs it (one process: imports, data, the stacked
+  trainer, the SQLite store and its checkpoints; no report page).
+* dataloader: the seed tutorial's loop (``bench.peers``), one model after another.
+* lean: tensors preloaded, index batches, losses kept on the device (``bench.peers``).
 
-Both use 784-100x4-10 ReLU, batch 128, SGD lr 0.01, 2,000 steps (``--quick``: 200), the same
-initial weights, the same thread count, and evaluate validation and test once at the end.
-Prints both wall times and the speed ratio (target >= 3x, stretch 5x).
+The three do the same work: 784-100x4-10 ReLU, batch 128, SGD lr 0.01, ``steps`` steps,
+train loss every step, validation and test every ``EVAL_EVERY`` steps, the same initial
+weights and thread count. Every process is timed whole; each also reports its training-only
+time (initlab: the stack's wall time in the store; peers: their training loops).
 
-    python bench/compare_vs_loop.py [--quick] [--threads N]
+Runs are interleaved (initlab, dataloader, lean, then again), ``PAIRS`` rounds; the ratios
+are the median over rounds with their min-max. The 1-minute load average is read before and
+after each process; a process that started or ended above 0.5 is marked "loaded".
+
+    python bench/compare_vs_loop.py [--quick] [--pairs 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
-
-import initlab
-from initlab.data import load
-from initlab.models import build
-from initlab.train import Member, init_generator, train_members
+from bench.common import load_average
 
 NAME = "compare-vs-loop"
-TARGET = ">= 3x (stretch 5x)"
+TARGET = ">= 5x dataloader, >= 3x lean (whole processes)"
 
 INITS = ("normal:std=0.01", "lecun_normal", "xavier_normal", "he_normal", "orthogonal")
-SEEDS = 5
-ARCH, BATCH, LR = "mlp:100x4", 128, 0.01
-# forward 2*B*in*out per layer; backward 4*B*in*out except the first layer (no input grad)
-LAYERS = [(784, 100), (100, 100), (100, 100), (100, 100), (100, 10)]
-FLOPS_PER_STEP = sum(6 * BATCH * i * o for i, o in LAYERS) - 2 * BATCH * 784 * 100
+SEEDS, THREADS, EVAL_EVERY, PAIRS = 5, 2, 500, 3
+ROOT = Path(__file__).resolve().parents[1]
+LOADED = 0.5
 
 
-def baseline(data, steps: int) -> tuple[float, dict[str, list[tuple[float, float]]]]:
-    """The plain loop, one model after another; returns (seconds, init -> [(loss, acc)])."""
-    x_train = data.train.features()
-    x_test, y_test = data.test.features(), data.test.y
-    x_val, y_val = data.val.features(), data.val.y
-    results: dict[str, list[tuple[float, float]]] = {}
+def _timed(cmd: list[str]) -> tuple[float, str, tuple[float, float]]:
+    before = float(load_average())
     started = time.perf_counter()
-    for init in INITS:
-        canonical = initlab.get(init).to_spec()
-        for seed in range(SEEDS):
-            model = build(ARCH, activation="relu", in_shape=data.in_shape, n_classes=10)
-            initlab.init_(model, init, generator=init_generator(canonical, seed))
-            loader = DataLoader(
-                TensorDataset(x_train, data.train.y), batch_size=BATCH, shuffle=True,
-                drop_last=True, generator=torch.Generator().manual_seed(seed),
-            )  # fmt: skip
-            opt = torch.optim.SGD(model.parameters(), lr=LR)
-            losses: list[float] = []
-            while len(losses) < steps:
-                for xb, yb in loader:
-                    loss = F.cross_entropy(model(xb), yb)
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    losses.append(loss.item())
-                    if len(losses) == steps:
-                        break
-            with torch.no_grad():
-                model.eval()
-                F.cross_entropy(model(x_val), y_val)  # the same evaluation work as initlab's
-                acc = (model(x_test).argmax(1) == y_test).float().mean().item()
-            tail = losses[-100:]
-            results.setdefault(init, []).append((sum(tail) / len(tail), acc))
-    return time.perf_counter() - started, results
-
-
-def stacked(data, steps: int) -> tuple[float, dict[str, list[tuple[float, float]]]]:
-    """All 25 models in one stack; returns (seconds, init -> [(loss, acc)])."""
-    members = [Member(init, seed) for init in INITS for seed in range(SEEDS)]
-    started = time.perf_counter()
-    records = train_members(
-        members, data=data, arch=ARCH, activation="relu", optimizer="sgd", lr=LR,
-        batch_size=BATCH, steps=steps, eval_every=None, target_loss=0.5,
-    )  # fmt: skip
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - started
-    results: dict[str, list[tuple[float, float]]] = {}
-    for member, record in zip(members, records, strict=True):
-        results.setdefault(member.init, []).append((record.final_train_loss, record.test_accuracy))
-    return seconds, results
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(cmd[:4])} failed: {done.stderr.strip()[-500:]}")
+    return seconds, done.stdout, (before, float(load_average()))
 
 
-def measure(quick: bool = False) -> dict[str, float]:
-    """Run both sides once (initlab first, so neither warms the other's caches unfairly)."""
-    steps = 200 if quick else 2000
-    data = load("mnist")
-    train_members([Member("he_normal", 0)], data=data, arch=ARCH, activation="relu",
-                optimizer="sgd", lr=LR, batch_size=BATCH, steps=2, eval_every=None,
-                target_loss=0.5)  # warm-up: one-time imports and allocator  # fmt: skip
-    ours, our_results = stacked(data, steps)
-    theirs, their_results = baseline(data, steps)
-    for init in INITS:
-        a, b = our_results[init], their_results[init]
-        print(
-            f"  {init:16s} final loss {statistics.mean(r[0] for r in a):.3f} vs "
-            f"{statistics.mean(r[0] for r in b):.3f}, test acc "
-            f"{statistics.mean(r[1] for r in a):.4f} vs {statistics.mean(r[1] for r in b):.4f}"
-        )
-    useful = FLOPS_PER_STEP * steps * len(INITS) * SEEDS
-    return {
-        "initlab_s": ours, "baseline_s": theirs, "ratio": theirs / ours,
-        "initlab_gflops": useful / ours / 1e9, "baseline_gflops": useful / theirs / 1e9,
-        "steps": steps, "threads": torch.get_num_threads(),
-    }  # fmt: skip
+def initlab_run(steps: int, seeds: int) -> dict:
+    """``initlab compare`` in its own process; whole, training-only and accuracies."""
+    from initlab.results.store import Store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run"
+        cmd = [sys.executable, "-m", "initlab", "compare", "--dataset", "mnist",
+               "--arch", "mlp:100x4", "--activation", "relu", "--inits", ",".join(INITS),
+               "--seeds", str(seeds), "--optimizer", "sgd", "--lr", "0.01",
+               "--batch-size", "128", "--steps", str(steps), "--eval-every", str(EVAL_EVERY),
+               "--threads", str(THREADS), "--no-report", "--out", str(out)]  # fmt: skip
+        whole, _, load = _timed(cmd)
+        with Store.open(out, create=False) as store:
+            runs = store.runs()
+        accs: dict[str, list[float]] = {}
+        for r in runs:
+            accs.setdefault(r.config.init, []).append(r.test_accuracy)
+        train = sum({r.wall_time for r in runs})  # one value per stack
+    return {"whole_s": whole, "train_s": train, "test_acc": accs, "load": load}
+
+
+def peer_run(peer: str, steps: int, seeds: int) -> dict:
+    """A plain peer (``bench.peers``) in its own process."""
+    cmd = [sys.executable, "-m", "bench.peers", peer, "--inits", ",".join(INITS),
+           "--seeds", str(seeds), "--steps", str(steps), "--eval-every", str(EVAL_EVERY),
+           "--threads", str(THREADS)]  # fmt: skip
+    whole, stdout, load = _timed(cmd)
+    result = json.loads(stdout.strip().splitlines()[-1])
+    return {"whole_s": whole, **result, "load": load}
+
+
+def _canonical_accs(accs: dict[str, list[float]]) -> dict[str, float]:
+    import initlab
+
+    return {initlab.get(k).to_spec(): statistics.mean(v) for k, v in accs.items()}
+
+
+def measure(quick: bool = False, pairs: int = PAIRS) -> dict:
+    """Interleaved rounds of the three processes; medians, spreads, accuracies, loads."""
+    steps, seeds = (200, SEEDS) if quick else (2000, SEEDS)
+    rounds = []
+    for i in range(pairs):
+        r = {"initlab": initlab_run(steps, seeds)}
+        for peer in ("dataloader", "lean"):
+            r[peer] = peer_run(peer, steps, seeds)
+        rounds.append(r)
+        line = ", ".join(f"{k} {v['whole_s']:.1f} s (train {v['train_s']:.1f} s, load "
+                         f"{v['load'][0]:.2f}-{v['load'][1]:.2f})" for k, v in r.items())  # fmt: skip
+        print(f"  round {i + 1}: {line}", flush=True)
+    ratios = {}
+    for peer in ("dataloader", "lean"):
+        for kind in ("whole_s", "train_s"):
+            xs = [r[peer][kind] / r["initlab"][kind] for r in rounds]
+            ratios[f"{peer}_{kind}"] = (statistics.median(xs), min(xs), max(xs))
+    accs = {side: _canonical_accs(rounds[-1][side]["test_acc"]) for side in rounds[-1]}
+    loaded = [f"round {i + 1} {side}" for i, r in enumerate(rounds) for side, v in r.items()
+              if max(v["load"]) > LOADED]  # fmt: skip
+    return {"steps": steps, "seeds": seeds, "rounds": rounds, "ratios": ratios,
+            "accs": accs, "loaded": loaded}  # fmt: skip
+
+
+def summary_lines(m: dict) -> list[str]:
+    """The ratios, accuracy gaps and load notes, as the table's notes."""
+    r = m["ratios"]
+    fmt = "{0:.2f}x ({1:.2f}-{2:.2f})".format
+    lines = [
+        f"{len(INITS)} inits x {m['seeds']} seeds x {m['steps']} steps, {THREADS} threads, "
+        f"{len(m['rounds'])} interleaved rounds, median (min-max)",
+        f"whole process: vs dataloader {fmt(*r['dataloader_whole_s'])}, vs lean "
+        f"{fmt(*r['lean_whole_s'])}",
+        f"training only: vs dataloader {fmt(*r['dataloader_train_s'])}, vs lean "
+        f"{fmt(*r['lean_train_s'])}",
+    ]
+    ours, lean = m["accs"]["initlab"], m["accs"]["lean"]
+    gaps = {k: 100 * (ours[k] - lean[k]) for k in ours}
+    lines.append(
+        "test acc initlab - lean (pt): " + ", ".join(f"{k} {v:+.2f}" for k, v in gaps.items())
+    )
+    lines.append("loaded (load > 0.5): " + (", ".join(m["loaded"]) or "none"))
+    return lines
 
 
 def run(quick: bool = True):
     """Entry for ``python -m bench``."""
     from bench.common import Result
 
-    r = measure(quick)
-    notes = [f"{len(INITS)} inits x {SEEDS} seeds, {r['steps']} steps, {r['threads']} threads",
-             f"useful GFLOP/s {r['initlab_gflops']:.1f} vs {r['baseline_gflops']:.1f}"]  # fmt: skip
-    return Result(r["initlab_s"], r["baseline_s"], r["ratio"], r["ratio"] >= 3, notes=notes)
+    m = measure(quick)
+    med = [statistics.median(r[s]["whole_s"] for r in m["rounds"]) for s in ("initlab", "lean")]
+    dl, lean = m["ratios"]["dataloader_whole_s"][0], m["ratios"]["lean_whole_s"][0]
+    return Result(med[0], med[1], lean, dl >= 5 and lean >= 3, notes=summary_lines(m))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="200 steps instead of 2,000")
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: torch's)"
-    )
+    parser.add_argument("--pairs", type=int, default=PAIRS, help="interleaved rounds")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    r = measure(args.quick)
-    print(
-        f"compare-vs-loop ({len(INITS)} inits x {SEEDS} seeds, {r['steps']} steps, "
-        f"{r['threads']} threads): initlab {r['initlab_s']:.1f} s ({r['initlab_gflops']:.1f} "
-        f"GFLOP/s useful), plain loop {r['baseline_s']:.1f} s ({r['baseline_gflops']:.1f} "
-        f"GFLOP/s); speed ratio {r['ratio']:.2f}x (target 3x, stretch 5x)"
-    )
+    for line in summary_lines(measure(args.quick, args.pairs)):
+        print(line)
 
 
 if __name__ == "__main__":

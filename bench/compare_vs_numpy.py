@@ -13,9 +13,9 @@ import time
 import numpy as np
 
 import initlab
-from bench import compare_vs_loop
+from bench import grid
 from bench.common import Result
-from bench.compare_vs_loop import ARCH, BATCH, INITS, LR, SEEDS
+from bench.grid import ARCH, BATCH, INITS, LR, SEEDS
 from initlab.data import load
 from initlab.models import build
 from initlab.train import init_generator
@@ -116,7 +116,7 @@ def baseline(data, steps: int) -> tuple[float, float]:
 
 def stacked(data, steps: int) -> tuple[float, float]:
     """The same stacked run as compare-vs-loop; returns (seconds, mean test accuracy)."""
-    seconds, results = compare_vs_loop.stacked(data, steps)
+    seconds, results = grid.stacked(data, steps)
     return seconds, float(np.mean([acc for runs in results.values() for _, acc in runs]))
 
 
@@ -128,7 +128,7 @@ def run(quick: bool = True) -> Result:
     ours, our_acc = stacked(data, steps)
     theirs, their_acc = baseline(data, steps)
     ratio = theirs / ours
-    useful = compare_vs_loop.FLOPS_PER_STEP * steps * len(INITS) * SEEDS
+    useful = grid.FLOPS_PER_STEP * steps * len(INITS) * SEEDS
     notes = [
         f"{len(INITS)} inits x {SEEDS} seeds, {steps} steps",
         f"mean test acc {our_acc:.4f} (initlab fp32) vs {their_acc:.4f} (numpy fp64)",

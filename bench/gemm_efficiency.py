@@ -14,7 +14,7 @@ import time
 import torch
 
 from bench.common import Result, best_of
-from bench.compare_vs_loop import ARCH, BATCH, FLOPS_PER_STEP, INITS, LR, SEEDS
+from bench.grid import ARCH, BATCH, FLOPS_PER_STEP, INITS, LR, SEEDS
 from initlab.data import load
 from initlab.train import Member, train_members
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 import initlab
 from bench.common import Result
-from bench.compare_vs_loop import ARCH, BATCH, LR
+from bench.grid import ARCH, BATCH, LR
 from initlab.data import load
 from initlab.models import build
 from initlab.probe import watch

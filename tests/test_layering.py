@@ -93,9 +93,10 @@ ALLOWED: dict[str, set[str]] = {
         "theory",
     },
     # thin commands: parse, call the library (experiments, or probe/report/... directly), print
+    # (train: probe --device is checked by the one device check)
     "cli": {
         "errors", "specs", "initializers", "data", "results", "models", "report", "probe",
-        "experiments", "theory",
+        "train", "experiments", "theory",
     },
     "demo": {"results", "report", "experiments", "cli"},
     "__main__": {"cli"},

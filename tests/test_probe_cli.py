@@ -105,6 +105,18 @@ def test_probe_command_bad_input_shape(capsys):
     assert code == 2 and "failed on inputs of shape [256, 3, 8, 8]" in err
 
 
+def test_probe_command_device_is_checked_once_and_cpu_gives_the_same_record(tmp_path, capsys):
+    code, err = _exit_code(["probe", "--model", f"{__name__}:small_cnn", "--input-shape", "1,8,8",
+                            "--device", "tpu"], capsys)  # fmt: skip
+    assert code == 2 and "Unknown device 'tpu'; allowed: cpu, cuda, mps" in err
+    assert err.count("\n") == 1
+    paths = [tmp_path / "default.json", tmp_path / "cpu.json"]
+    for path, extra in zip(paths, ([], ["--device", "CPU"]), strict=True):
+        main(["probe", "--model", f"{__name__}:small_cnn", "--input-shape", "1,8,8", "--batch",
+              "16", "--init", "he_normal", "--json", str(path), *extra])  # fmt: skip
+    assert json.loads(paths[0].read_text()) == json.loads(paths[1].read_text())
+
+
 def test_load_factory_and_build_model_directly():
     assert load_factory(f"{__name__}:small_cnn") is small_cnn
     model = build_model(f"{__name__}:small_cnn:channels=2")

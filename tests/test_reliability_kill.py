@@ -70,11 +70,19 @@ def _wait_for_new_checkpoint(proc: subprocess.Popen, out: Path) -> None:
         time.sleep(0.02)
 
 
+def _sigint_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _ctrl_c_once_training_moved_on(out: Path, cwd: Path) -> None:
     """SIGINT (Ctrl-C) a resumed run once it wrote a newer checkpoint: status 130, one line
     that says to rerun the same command, and (checked by the caller) an exact resume."""
+    # a terminal's Ctrl-C: SIGINT handled as by default, even when this test runs in a
+    # background job (which starts its children with SIGINT ignored, so Python would not
+    # turn it into KeyboardInterrupt and the run would just go on)
     proc = subprocess.Popen(_command(out), env=_env(), cwd=cwd, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_as_in_a_terminal)  # fmt: skip
     _wait_for_new_checkpoint(proc, out)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

@@ -41,6 +41,7 @@ def run_cli(args, capsys):
         (["--address", "auto"], "", "use it with --backend ray"),
         (["--backend", "dask"], "", "'dask' is not one of 'local', 'ray'"),
         ([], "[axes.more]\n", "Unknown axis 'axes.more'"),
+        (["--device", "tpu"], "", "Unknown device 'tpu'; allowed: cpu, cuda, mps"),
     ],
 )
 def test_bad_options_and_files_are_one_line(tmp_path, capsys, extra_args, toml, needle):

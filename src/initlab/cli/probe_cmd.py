@@ -166,8 +166,9 @@ def model_vocab(model) -> int | None:
     help="Also measure the squared singular values of the input-output Jacobian at 4 inputs "
     "(exact for small nets, randomized for big ones) and the mean-field mean chi_1^L.",
 )
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or mps.")
 def probe(model_spec, input_shape, batch, vocab, loss, seed, init, bins, json_path,
-          jacobian) -> None:  # fmt: skip
+          jacobian, device) -> None:  # fmt: skip
     """Probe a model of your own: per-layer table, predicted variance and diagnosis.
 
     A factory returning a Hugging Face language model (e.g. GPT2LMHeadModel built from a
@@ -180,7 +181,9 @@ def probe(model_spec, input_shape, batch, vocab, loss, seed, init, bins, json_pa
     from initlab.initializers import init_
     from initlab.models.factory import build_model
     from initlab.probe.probe import probe as run_probe
+    from initlab.train.device import check_device
 
+    device = check_device(device)
     shape = _shape(input_shape)
     if batch < 1:
         raise ConfigError(f"--batch must be a positive integer, got {batch}.")
@@ -191,6 +194,8 @@ def probe(model_spec, input_shape, batch, vocab, loss, seed, init, bins, json_pa
         init_(model, init, generator=torch.Generator().manual_seed(seed))
     vocab = vocab if vocab is not None else model_vocab(model)
     inputs, targets = probe_inputs("normal", batch, shape, seed, vocab)
+    # the draws above are on the CPU (the same numbers on every device); then both move
+    model, inputs = model.to(device), inputs.to(device)
     try:
         report = run_probe(model, inputs, bins=bins, loss_fn=None if loss == "none" else loss,
                            jacobian=jacobian)  # fmt: skip

@@ -52,8 +52,9 @@ RUN, BACKEND = "Run", "Backend"
 )
 @option("--no-report", is_flag=True, group=RUN, help="Do not write report.html.")
 @option("--data-dir", type=click.Path(file_okay=False), group=RUN, help=DATA_DIR_HELP)
+@option("--device", group=RUN, help="cpu, cuda or mps for every job (overrides the file's).")
 def sweep(sweep_file, backend, workers, address, threads_per_job, out, no_report,
-          data_dir) -> None:  # fmt: skip
+          data_dir, device) -> None:  # fmt: skip
     """Train a grid of settings read from SWEEP_FILE; print the best init per cell.
 
     \b
@@ -68,7 +69,8 @@ def sweep(sweep_file, backend, workers, address, threads_per_job, out, no_report
     from initlab.experiments.sweep_run import run_sweep
 
     search_data_dir_first(data_dir)  # before the workers start: they inherit it
-    plan = load_sweep(sweep_file)
+    # --device is checked with the file's other settings
+    plan = load_sweep(sweep_file, overrides=None if device is None else {"device": device})
     err = Console(stderr=True)
 
     def on_event(job, status, n, total):

@@ -119,14 +119,17 @@ class Sweep:
         return int(self.fixed.get("seeds", CompareConfig.model_fields["seeds"].default))
 
 
-def load_sweep(path: str | Path) -> Sweep:
+def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> Sweep:
     """Read and validate a sweep file; every problem is one :class:`ConfigError` line.
+    ``overrides`` replace fixed settings of the file (the CLI's ``--device``).
 
     >>> load_sweep("examples/sweep-small.toml").runs()  # doctest: +SKIP
     72
     """
     path = Path(path)
     data = read_toml(path, "Sweep file")
+    if overrides:
+        data = {**data, "fixed": {**data.get("fixed", {}), **overrides}}
     try:
         return parse_sweep(data, source=str(path))
     except ConfigError as e:

@@ -86,7 +86,7 @@ def run_sweep(
         todo = [job for job in jobs if not set(job.keys) <= done]
         result.reused_jobs = len(jobs) - len(todo)
         if todo:
-            store.put_meta("environment", _environment(runner, threads_per_job))
+            store.put_meta("environment", _environment(runner, threads_per_job, sweep))
 
             def on_result(job: Job, records: list[dict] | None, error: str | None) -> None:
                 if records is not None:
@@ -120,10 +120,10 @@ def _plan_entry(job: Job) -> dict[str, Any]:
             "inits": [rc.init for rc in runs]}  # fmt: skip
 
 
-def _environment(runner: Any, threads: int) -> dict[str, Any]:
+def _environment(runner: Any, threads: int, sweep: Sweep) -> dict[str, Any]:
     return describe_environment(
         torch_version=str(torch.__version__),
-        device="cpu",
+        device=str(sweep.fixed.get("device", "cpu")),
         backend=runner.name,
         workers=runner.workers,
         threads_per_job=threads,

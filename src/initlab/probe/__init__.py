@@ -15,11 +15,11 @@ during training; ``predict_stack`` gives the mean-field variance and its finite-
 from initlab.models.factory import build_model, load_factory
 from initlab.probe.diagnose import diagnose
 from initlab.probe.experiment import histogram_experiment, histogram_grid
-from initlab.probe.watch import watch
 from initlab.probe.predict import Prediction, Step, gaussian_moments, predict_stack
 from initlab.probe.probe import probe
 from initlab.probe.probe_report import ProbeReport
 from initlab.probe.residual_growth import VarianceGrowth, variance_growth
+from initlab.probe.watch import watch
 
 __all__ = [
     "VarianceGrowth",

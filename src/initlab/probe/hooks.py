@@ -22,6 +22,7 @@ from torch import nn
 from initlab.activations import Activation, from_module
 from initlab.errors import ConfigError
 from initlab.initializers.fans import is_hf_conv1d
+from initlab.probe.batched import fold_grads, fold_outputs
 from initlab.probe.functional import FunctionalActivations
 from initlab.probe.stats import GradStats, Moments, OutputStats
 
@@ -34,6 +35,7 @@ NORM_TYPES = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm, nn.RM
 WEIGHT_KINDS = ("linear", "conv")
 Ranges = tuple[float, float] | dict[str, tuple[float, float]] | None
 Kind = tuple[str, Activation | None]
+PENDING_LIMIT = 1 << 22  # deferred mode: fold once this many output values are held
 
 
 def layer_kind(module: nn.Module, *, in_list: bool = False) -> Kind | None:
@@ -140,6 +142,13 @@ class Collector:
         self._last_out: weakref.ref | None = None
         self.functional = FunctionalActivations(self)
         self._last_leaf = "input"  # the leaf module that ran last: names functional calls
+        # deferred (watch's sampled steps): outputs are folded together at the end of the
+        # forward, gradients at the end of the backward (probe.batched), not one by one
+        self.deferred = False
+        self._outputs: list[tuple[OutputStats, torch.Tensor]] = []
+        self._held = 0
+        self._grads: list[tuple[GradStats, torch.Tensor]] = []
+        self._grads_queued = False
 
     # -- life cycle -------------------------------------------------------------------
     def attach(self, *, root_pre_hook: bool = True) -> None:
@@ -194,9 +203,30 @@ class Collector:
             slot.out, slot.grad = None, None
 
     def end_batch(self) -> None:
-        """Only the first batch of a collection records the chain of leaf calls."""
+        """Only the first batch of a collection records the chain of leaf calls; deferred
+        outputs are folded now."""
+        self.fold_outputs()
         if self.open is not None:
             self.open.record_calls = False
+
+    def fold_outputs(self) -> None:
+        """Fold the outputs held in deferred mode into their statistics."""
+        held, self._outputs, self._held = self._outputs, [], 0
+        fold_outputs(held)
+
+    def fold_grads(self) -> None:
+        """Fold the gradients held in deferred mode (run at the end of the backward)."""
+        held, self._grads, self._grads_queued = self._grads, [], False
+        fold_grads(held)
+
+    def _grad(self, stats: GradStats, g: torch.Tensor) -> None:
+        if not self.deferred:
+            stats.update(g)
+            return
+        self._grads.append((stats, g))
+        if not self._grads_queued:  # once per backward: fold when the whole pass is done
+            torch.autograd.Variable._execution_engine.queue_callback(self.fold_grads)
+            self._grads_queued = True
 
     def close(self) -> Collection | None:
         """End the open collection and return it (None when none is open)."""
@@ -229,10 +259,16 @@ class Collector:
                 slot.out = OutputStats(slot.activation, self.bins, self._range_for(slot))
                 slot.grad = GradStats()
                 c.order.append(slot.name)
-            slot.out.update(output)
+            if self.deferred:  # a copy: an in-place op later in the forward may change it
+                self._outputs.append((slot.out, output.detach().clone()))
+                self._held += output.numel()
+                if self._held >= PENDING_LIMIT:
+                    self.fold_outputs()
+            else:
+                slot.out.update(output)
             if output.requires_grad and torch.is_grad_enabled():
                 grad = slot.grad
-                output.register_hook(lambda g: grad.update(g))  # type: ignore[union-attr]
+                output.register_hook(lambda g: self._grad(grad, g))  # type: ignore[arg-type]
 
         return hook
 
@@ -240,7 +276,7 @@ class Collector:
         def hook(param: torch.Tensor) -> None:
             c = self.open
             if c is not None and param.grad is not None:
-                c.weight_grads.setdefault(name, GradStats()).update(param.grad)
+                self._grad(c.weight_grads.setdefault(name, GradStats()), param.grad)
 
         return hook
 

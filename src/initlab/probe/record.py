@@ -40,6 +40,19 @@ def _weight_facts(module: nn.Module) -> tuple[float | None, bool | None]:
     return std, bool(spread <= 1e-6 * scale)
 
 
+Prediction = tuple[dict[str, tuple[float, float, float]], str | None]
+
+
+def predict(collection: Collection) -> Prediction:
+    """The mean-field prediction along the collection's chain of leaf calls: layer name ->
+    (variance, lower, upper), and the note saying where the chain stopped (or None)."""
+    steps, stop = chain_steps(collection.calls)
+    m2 = collection.input_m2.mean if collection.input_m2.count else 1.0
+    out = {p.name: (p.variance, p.lower, p.upper)
+           for p in predict_stack(steps, input_second_moment=m2) if math.isfinite(p.variance)}  # fmt: skip
+    return out, stop or None
+
+
 def assemble(
     collector: Collector,
     collection: Collection,
@@ -48,8 +61,12 @@ def assemble(
     loss: float | None = None,
     batches: int = 1,
     samples: int = 0,
+    prediction: Prediction | None = None,
 ) -> ProbeRecord:
-    """Build the record of one collection: stats in call order, predictions, findings."""
+    """Build the record of one collection: stats in call order, predictions, findings.
+
+    ``prediction`` (from :func:`predict`) is used instead of computing one: ``watch`` reuses
+    the one of its first sampled step, the mean-field prediction at init."""
     layers: list[LayerStats] = []
     for index, name in enumerate(collection.order):
         slot = collector.slots[name]
@@ -67,17 +84,11 @@ def assemble(
             stats.weight_std, stats.weight_rows_identical = _weight_facts(slot.module)
         layers.append(stats)
 
-    notes: list[str] = []
-    steps, stop = chain_steps(collection.calls)
-    if stop:
-        notes.append(stop)
-    m2 = collection.input_m2.mean if collection.input_m2.count else 1.0
-    by_name = {x.name: x for x in layers}
-    for p in predict_stack(steps, input_second_moment=m2):
-        if p.name in by_name and math.isfinite(p.variance):
-            by_name[p.name].predicted_var = p.variance
-            by_name[p.name].predicted_lower = p.lower
-            by_name[p.name].predicted_upper = p.upper
+    predicted, stop = prediction if prediction is not None else predict(collection)
+    notes = [stop] if stop else []
+    for x in layers:
+        if x.name in predicted:
+            x.predicted_var, x.predicted_lower, x.predicted_upper = predicted[x.name]
 
     grads = []
     for name, g in collection.weight_grads.items():

@@ -59,15 +59,19 @@ class Moments:
 
     def merge(self, n: int, b_mean: float, b_var: float, x: torch.Tensor) -> None:
         """Fold a batch of ``n`` values with known mean and variance (Chan et al.)."""
-        b_m2 = b_var * n
         lo, hi = torch.aminmax(x)
+        self.merge_values(n, b_mean, b_var, float(lo), float(hi))
+
+    def merge_values(self, n: int, b_mean: float, b_var: float, lo: float, hi: float) -> None:
+        """Fold a batch summarized by its count, mean, variance, min and max."""
+        b_m2 = b_var * n
         total = self.count + n
         delta = b_mean - self.mean
         self.mean += delta * n / total
         self.m2 += b_m2 + delta * delta * self.count * n / total
         self.count = total
-        self.min = min(self.min, float(lo))
-        self.max = max(self.max, float(hi))
+        self.min = min(self.min, lo)
+        self.max = max(self.max, hi)
 
     @property
     def var(self) -> float:
@@ -102,6 +106,12 @@ class FixedHistogram:
             self.counts = [c + int(b) for c, b in zip(self.counts, batch, strict=True)]
         self.underflow += int(torch.count_nonzero(flat < self.lo))
         self.overflow += int(torch.count_nonzero(flat > self.hi))
+
+    def add_counts(self, counts: list[int]) -> None:
+        """Add counts found elsewhere: ``bins`` bin counts, then underflow and overflow."""
+        self.counts = [c + int(b) for c, b in zip(self.counts, counts[: self.bins], strict=True)]
+        self.underflow += int(counts[self.bins])
+        self.overflow += int(counts[self.bins + 1])
 
     def to_record(self, nonfinite: int = 0) -> Histogram:
         """The counts as a plain Histogram, with ``nonfinite`` values counted apart."""

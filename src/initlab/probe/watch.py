@@ -18,7 +18,7 @@ from torch import nn
 
 from initlab.errors import ConfigError
 from initlab.probe.hooks import Collection, Collector, Ranges
-from initlab.probe.record import assemble
+from initlab.probe.record import Prediction, assemble, predict
 from initlab.results.probe_records import ProbeRecord, WatchHistory
 
 
@@ -32,6 +32,10 @@ class Watch:
         self.history = WatchHistory(every=every)
         self.on_record: list[Callable[[ProbeRecord], object]] = list(on_record or [])
         self._sampled_step: int | None = None
+        # the mean-field prediction of the first sampled step (at init), reused by the later
+        # records: the theory describes the init distribution, and it costs a quadrature
+        # per layer
+        self._prediction: Prediction | None = None
         # per model call still running: None for a training step, else the collection an
         # evaluation forward put aside (it must not see the eval outputs)
         self._calls: list[tuple[bool, Collection | None]] = []
@@ -71,11 +75,15 @@ class Watch:
         call it after the backward to get the record at once) and pass it to ``on_record``."""
         if self._sampled_step is None:
             return
+        self.collector.fold_outputs()  # normally done already (end of forward / backward)
+        self.collector.fold_grads()
         self.collector.detach()
         collection = self.collector.close()
         step, self._sampled_step = self._sampled_step, None
         if collection is not None:
-            record = assemble(self.collector, collection, step=step)
+            if self._prediction is None:
+                self._prediction = predict(collection)
+            record = assemble(self.collector, collection, step=step, prediction=self._prediction)
             self.history.records.append(record)
             for listener in self.on_record:
                 listener(record)
@@ -142,6 +150,7 @@ def watch(
     if not isinstance(every, int) or isinstance(every, bool) or every < 1:
         raise ConfigError(f"watch(every=...) must be a positive integer, got {every!r}.")
     collector = Collector(model, bins=bins, ranges=ranges)
+    collector.deferred = True  # a sampled step's layers are folded together (probe.batched)
     listeners = on_record if isinstance(on_record, list) else [on_record] if on_record else []
     w = Watch(collector, every, listeners)
     handles = []
