@@ -34,7 +34,7 @@ test-slow: setup-ray
 	$(BIN)/python -m pytest -q -m slow --durations=12
 
 bench: setup
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH)
 
 lint: setup
 	$(BIN)/ruff check src tests bench

@@ -56,3 +56,53 @@ def load_average() -> str:
         return f"{os.getloadavg()[0]:.2f}"
     except OSError:
         return "n/a"
+
+
+def _busy_seconds() -> float | None:
+    """CPU seconds all processes have used since boot (/proc/stat), or None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_seconds() -> float:
+    import resource
+
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+class OtherLoad:
+    """How busy OTHER processes kept the machine during a measurement, in cores.
+
+    The 1-minute load average cannot tell: it includes the benchmark's own previous process.
+    Here the machine's busy CPU time (/proc/stat) minus this process's and its children's
+    (getrusage) over the wall time is what others used; a figure above ``LOADED`` cores
+    means the measurement is noise.
+
+    >>> with OtherLoad() as load:
+    ...     _ = sum(range(10_000))
+    >>> load.cores >= 0 or load.cores != load.cores  # NaN off Linux
+    True
+    """
+
+    LOADED = 0.1
+
+    def __enter__(self) -> OtherLoad:
+        self.cores = float("nan")
+        self._busy, self._own, self._t = _busy_seconds(), _own_seconds(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        busy = _busy_seconds()
+        wall = time.perf_counter() - self._t
+        if busy is not None and self._busy is not None and wall > 0:
+            others = (busy - self._busy) - (_own_seconds() - self._own)
+            self.cores = max(others, 0.0) / wall

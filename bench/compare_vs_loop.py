@@ -11,8 +11,10 @@ weights and thread count. Every process is timed whole; each also reports its tr
 time (initlab: the stack's wall time in the store; peers: their training loops).
 
 Runs are interleaved (initlab, dataloader, lean, then again), ``PAIRS`` rounds; the ratios
-are the median over rounds with their min-max. The 1-minute load average is read before and
-after each process; a process that started or ended above 0.5 is marked "loaded".
+are the median over rounds with their min-max. The 1-minute load average is printed before
+and after each process, but it counts the benchmark's own previous process too, so what
+marks a run "loaded" is the CPU that other processes used meanwhile
+(:class:`bench.common.OtherLoad`, more than 0.1 cores on average).
 
     python bench/compare_vs_loop.py [--quick] [--pairs 3]
 """
@@ -28,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import load_average
+from bench.common import OtherLoad, load_average
 
 NAME = "compare-vs-loop"
 TARGET = ">= 5x dataloader, >= 3x lean (whole processes)"
@@ -36,17 +38,18 @@ TARGET = ">= 5x dataloader, >= 3x lean (whole processes)"
 INITS = ("normal:std=0.01", "lecun_normal", "xavier_normal", "he_normal", "orthogonal")
 SEEDS, THREADS, EVAL_EVERY, PAIRS = 5, 2, 500, 3
 ROOT = Path(__file__).resolve().parents[1]
-LOADED = 0.5
 
 
-def _timed(cmd: list[str]) -> tuple[float, str, tuple[float, float]]:
+def _timed(cmd: list[str]) -> tuple[float, str, tuple[float, float, float]]:
+    """Wall seconds, stdout, and (load average before, after, other processes' cores)."""
     before = float(load_average())
-    started = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
+    with OtherLoad() as others:
+        started = time.perf_counter()
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        seconds = time.perf_counter() - started
     if done.returncode:
         raise RuntimeError(f"{' '.join(cmd[:4])} failed: {done.stderr.strip()[-500:]}")
-    return seconds, done.stdout, (before, float(load_average()))
+    return seconds, done.stdout, (before, float(load_average()), others.cores)
 
 
 def initlab_run(steps: int, seeds: int) -> dict:
@@ -95,8 +98,9 @@ def measure(quick: bool = False, pairs: int = PAIRS) -> dict:
         for peer in ("dataloader", "lean"):
             r[peer] = peer_run(peer, steps, seeds)
         rounds.append(r)
-        line = ", ".join(f"{k} {v['whole_s']:.1f} s (train {v['train_s']:.1f} s, load "
-                         f"{v['load'][0]:.2f}-{v['load'][1]:.2f})" for k, v in r.items())  # fmt: skip
+        line = ", ".join(f"{k} {v['whole_s']:.1f} s (train {v['train_s']:.1f} s, load avg "
+                         f"{v['load'][0]:.2f}-{v['load'][1]:.2f}, others {v['load'][2]:.2f} cores)"
+                         for k, v in r.items())  # fmt: skip
         print(f"  round {i + 1}: {line}", flush=True)
     ratios = {}
     for peer in ("dataloader", "lean"):
@@ -104,8 +108,8 @@ def measure(quick: bool = False, pairs: int = PAIRS) -> dict:
             xs = [r[peer][kind] / r["initlab"][kind] for r in rounds]
             ratios[f"{peer}_{kind}"] = (statistics.median(xs), min(xs), max(xs))
     accs = {side: _canonical_accs(rounds[-1][side]["test_acc"]) for side in rounds[-1]}
-    loaded = [f"round {i + 1} {side}" for i, r in enumerate(rounds) for side, v in r.items()
-              if max(v["load"]) > LOADED]  # fmt: skip
+    loaded = [f"round {i + 1} {side} ({v['load'][2]:.2f} cores)" for i, r in enumerate(rounds)
+              for side, v in r.items() if v["load"][2] > OtherLoad.LOADED]  # fmt: skip
     return {"steps": steps, "seeds": seeds, "rounds": rounds, "ratios": ratios,
             "accs": accs, "loaded": loaded}  # fmt: skip
 
@@ -127,7 +131,10 @@ def summary_lines(m: dict) -> list[str]:
     lines.append(
         "test acc initlab - lean (pt): " + ", ".join(f"{k} {v:+.2f}" for k, v in gaps.items())
     )
-    lines.append("loaded (load > 0.5): " + (", ".join(m["loaded"]) or "none"))
+    loads = [v["load"] for r in m["rounds"] for v in r.values()]
+    lines.append(f"1-min load average {min(x[0] for x in loads):.2f}-{max(x[1] for x in loads):.2f} "
+                 "(includes this benchmark's own processes)")  # fmt: skip
+    lines.append("loaded (others > 0.1 cores): " + (", ".join(m["loaded"]) or "none"))
     return lines
 
 

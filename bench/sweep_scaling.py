@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +38,25 @@ def _timed(sweep, workers: int, out: Path) -> float:
     return elapsed
 
 
+STARTUP = (
+    "import torch, initlab.experiments.sweep_run\n"
+    "torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)  # torch.optim imports dynamo"
+)
+
+
+def startup_seconds() -> float:
+    """What a fresh worker pays before its first step: spawn, imports, the first optimizer."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", STARTUP], check=True)
+    return time.perf_counter() - started
+
+
+def job_seconds(out: Path) -> float:
+    """Median training time of a job (its stack's wall time, from the store)."""
+    with Store.open(out, create=False) as store:
+        return statistics.median({r.wall_time for r in store.runs()})
+
+
 def _max_difference(a: Path, b: Path) -> float:
     with Store.open(a, create=False) as sa, Store.open(b, create=False) as sb:
         ra, rb = {r.key: r for r in sa.runs()}, {r.key: r for r in sb.runs()}
@@ -56,6 +78,8 @@ def run(quick: bool = True) -> Result:
         one = _timed(sweep, 1, Path(tmp) / "w1")
         two = _timed(sweep, 2, Path(tmp) / "w2")
         diff = _max_difference(Path(tmp) / "w1", Path(tmp) / "w2")
+        job = job_seconds(Path(tmp) / "w1")
+    start = startup_seconds()
     speedup = one / two
     print(f"   1 worker {one:.1f} s, 2 workers {two:.1f} s: speedup {speedup:.2f}x "
           f"(max |difference| of results {diff:.3g})")  # fmt: skip
@@ -65,7 +89,9 @@ def run(quick: bool = True) -> Result:
         ratio=speedup,
         met=speedup >= 1.6,
         notes=[f"{sweep.runs()} trainings in {len(sweep.plan())} jobs, "
-               f"steps {sweep.fixed['steps']}; 1 vs 2 workers differ by {diff:.3g}"],
+               f"steps {sweep.fixed['steps']}; 1 vs 2 workers differ by {diff:.3g}",
+               f"a job trains {job:.1f} s (median); a worker's start-up {start:.1f} s "
+               f"({start / (start + job):.0%} of start-up + one job)"],
     )  # fmt: skip
 
 

@@ -75,3 +75,13 @@ def test_cli_precision_option(run_cli, tmp_path):
           "--inits", "he_normal", "--precision", "bf16-mixed", "--no-report",
           "--out", str(tmp_path / "ok")])  # fmt: skip
     assert '"precision": "bf16"' in (tmp_path / "ok" / "config.json").read_text()
+
+
+def test_bf16_without_a_hardware_path_is_said_in_one_line():
+    from initlab.train.precision import bf16_note
+
+    assert bf16_note("fp32", "cpu") is None
+    note = bf16_note("bf16", "cpu")
+    assert (note is None) == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    if note is not None:
+        assert "\n" not in note and "--precision fp32" in note

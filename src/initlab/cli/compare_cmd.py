@@ -144,6 +144,11 @@ def compare(config_file, out, no_report, inits, **options) -> None:
     from initlab.experiments.compare import compare as run_compare  # lazy: torch, as above
 
     config = build_config(config_file, no_report, inits, **options)
+    from initlab.train.precision import bf16_note  # lazy: torch
+
+    slow = bf16_note(config.precision, config.device)
+    if slow:  # said before the wait too, not only with the results
+        click.echo(f"note: {slow}", err=True)
     with progress.progress_bar(f"training {len(config.inits)} inits x {config.seeds} seeds") as bar:
         result = run_compare(config, out=out, progress=bar, report=not no_report)
     print_comparison(result)

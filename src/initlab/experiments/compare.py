@@ -32,6 +32,7 @@ from initlab.results.records import InitSummary, RunRecord
 from initlab.results.store import Store, describe_environment
 from initlab.results.summary import summarize, summary_json
 from initlab.runspec import RunSpec, StackSpec
+from initlab.train.precision import bf16_note
 from initlab.train.trainer import train_stack
 
 ProgressFn = Callable[[int, int], None]
@@ -164,7 +165,8 @@ def compare(
         summaries = summarize(records)  # this config's runs only; other runs stay stored
         store.put_summaries(summaries)
         store.put_meta("current_runs", [rc.key() for rc in runs])  # what the report shows
-        note = other_runs_note(store, runs)
+        notes = [n for n in (other_runs_note(store, runs),
+                             bf16_note(config.precision, config.device) if todo else None) if n]  # fmt: skip
     result = Comparison(
         run_dir=run_dir,
         config=config.resolved(),
@@ -172,7 +174,7 @@ def compare(
         summaries=summaries,
         trained=len(todo),
         reused=len(runs) - len(todo),
-        notes=[note] if note else [],
+        notes=notes,
     )
     if report:
         result.report_path = _render(run_dir)

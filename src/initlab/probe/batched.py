@@ -39,40 +39,35 @@ from initlab.probe.stats import (
 
 
 def _groups(blocks: list[torch.Tensor]) -> list[tuple[list[int], torch.Tensor]]:
-    """Indices of the blocks of each shape and their stack (layers, rows, units), float64."""
+    """Indices of the blocks of each shape and their stack (layers, rows, units), float32."""
     order = sorted(range(len(blocks)), key=lambda k: blocks[k].shape)
-    out = []
-    for _, members in groupby(order, key=lambda k: blocks[k].shape):
-        ks = list(members)
-        out.append((ks, torch.stack([blocks[k] for k in ks]).to(torch.float64)))
-    return out
+    return [(ks, torch.stack([blocks[k] for k in ks]))
+            for ks in (list(g) for _, g in groupby(order, key=lambda k: blocks[k].shape))]  # fmt: skip
 
 
-def _moments(groups, n: int) -> tuple[list[float], ...]:
-    """Per block: mean, population variance (two passes), min, max; in block order."""
-    mean, var, lo, hi = ([0.0] * n for _ in range(4))
-    for ks, d in groups:
-        m = d.mean(dim=(1, 2))
-        v = (d - m[:, None, None]).square_().mean(dim=(1, 2))
-        flat = d.reshape(len(ks), -1)
-        values = zip(m.tolist(), v.tolist(), flat.amin(1).tolist(), flat.amax(1).tolist(),
-                     strict=True)  # fmt: skip
-        for k, (a, b, c, e) in zip(ks, values, strict=True):
-            mean[k], var[k], lo[k], hi[k] = a, b, c, e
-    return mean, var, lo, hi
+def _moments(d: torch.Tensor) -> list[list[float]]:
+    """Per layer of a float64 stack: mean, population variance (two passes), min, max."""
+    m = d.mean(dim=(1, 2))
+    v = (d - m[:, None, None]).square_().mean(dim=(1, 2))
+    flat = d.reshape(len(d), -1)
+    return [m.tolist(), v.tolist(), flat.amin(1).tolist(), flat.amax(1).tolist()]
 
 
-def _counts(x: torch.Tensor, seg: torch.Tensor, n: int, bins: int, lo, hi, low, high):
-    """Per block: histc-style bin counts, underflow, overflow, then saturated and dead."""
-    left, right = lo[seg], hi[seg]
-    pos = ((x - left) * bins / (right - left)).long().clamp_(0, bins - 1)
-    code = torch.where(x < left, bins, torch.where(x > right, bins + 1, pos))
-    code = torch.where((x <= low[seg]) | (x >= high[seg]), code + (bins + 2) * n, code)
-    width = bins + 2
-    counts = torch.bincount(seg * width + code, minlength=2 * n * width).view(2, n, width)
-    dead = torch.bincount(seg[x <= 0], minlength=n)
-    hist = (counts[0] + counts[1]).tolist()  # the second half: entries near a bound
-    return hist, counts[1].sum(1).tolist(), dead.tolist()
+def _column(values: list[float], like: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(values, dtype=like.dtype).view(-1, 1, 1)
+
+
+def _histograms(x: torch.Tensor, hists: list[FixedHistogram]) -> list[list[int]]:
+    """Per layer of a float32 stack: histc-style bin counts, then underflow and overflow."""
+    bins = hists[0].bins
+    lo, hi = _column([h.lo for h in hists], x), _column([h.hi for h in hists], x)
+    # histc's own rule (checked value by value against it, edges included): the float32
+    # linear position, the top edge in the last bin
+    pos = ((x - lo) * bins / (hi - lo)).long().clamp_(0, bins - 1)
+    code = torch.where(x < lo, bins, torch.where(x > hi, bins + 1, pos))
+    code += (torch.arange(len(hists)) * (bins + 2)).view(-1, 1, 1)
+    counts = torch.bincount(code.reshape(-1), minlength=len(hists) * (bins + 2))
+    return counts.view(len(hists), bins + 2).tolist()
 
 
 def fold_outputs(items: list[tuple[OutputStats, torch.Tensor]]) -> None:
@@ -88,50 +83,42 @@ def fold_outputs(items: list[tuple[OutputStats, torch.Tensor]]) -> None:
         blocks.append(y.float())
     if not blocks:
         return
-    x = torch.cat([b.reshape(-1) for b in blocks])
-    if not bool(torch.isfinite(x).all()):  # counts and drops non-finite values per tensor
-        for stats, y in zip(kept, blocks, strict=True):
+    groups = _groups(blocks)
+    if not all(bool(torch.isfinite(x).all()) for _, x in groups):
+        for stats, y in zip(kept, blocks, strict=True):  # counts and drops non-finite values
             stats.update(y)
         return
-    n = len(blocks)
-    numels = [b.numel() for b in blocks]
-    offsets = np.cumsum([0, *numels])
-    for k, stats in enumerate(kept):
+    for stats, y in zip(kept, blocks, strict=True):
         if stats.histogram is None:  # the range is fixed from the first batch
-            span = stats.fixed_range or auto_range(x[offsets[k] : offsets[k + 1]], stats.activation)
+            span = stats.fixed_range or auto_range(y.reshape(-1), stats.activation)
             stats.histogram = FixedHistogram(*span, stats.bins)
-    groups = _groups(blocks)
-    mean, var, lo, hi = _moments(groups, n)
-    within = [0.0] * n
-    for ks, d in groups:
-        rows = (d - d.mean(dim=2, keepdim=True)).square_().mean(dim=2).sum(dim=1)
-        for k, w in zip(ks, rows.tolist(), strict=True):
-            within[k] = w
-    seg = torch.repeat_interleave(torch.arange(n), torch.tensor(numels))
-    inf = math.inf
-    bounds = [st.bounded for st in kept]
-    hist, saturated, dead = _counts(
-        x, seg, n, kept[0].bins,
-        torch.tensor([st.histogram.lo for st in kept], dtype=x.dtype),
-        torch.tensor([st.histogram.hi for st in kept], dtype=x.dtype),
-        torch.tensor([b[0] + SATURATION_MARGIN if b else -inf for b in bounds], dtype=x.dtype),
-        torch.tensor([b[1] - SATURATION_MARGIN if b else inf for b in bounds], dtype=x.dtype),
-    )  # fmt: skip
     alive = _alive([(k, blocks[k]) for k, st in enumerate(kept) if st.relu])
-    for k, stats in enumerate(kept):
-        rows, units = blocks[k].shape
-        stats.units = units
-        if k in alive:
-            stats.alive = (stats.alive or 0) | alive[k]
-        stats.moments.merge_values(rows * units, mean[k], var[k], lo[k], hi[k])
-        if rows > 1 and units > 1:
-            stats.within_var_sum += within[k]
-            stats.examples += rows
-        stats.histogram.add_counts(hist[k])
-        if stats.bounded is not None:
-            stats.saturated += saturated[k]
-        if stats.relu:
-            stats.dead += dead[k]
+    for ks, x in groups:
+        members = [kept[k] for k in ks]
+        d = x.to(torch.float64)
+        moments = zip(*_moments(d), strict=True)
+        within = (d - d.mean(dim=2, keepdim=True)).square_().mean(dim=2).sum(dim=1).tolist()
+        del d
+        hist = _histograms(x, [st.histogram for st in members])
+        dead = (x <= 0).sum(dim=(1, 2)).tolist()
+        bounds = [st.bounded or (-math.inf, math.inf) for st in members]
+        low = _column([b[0] + SATURATION_MARGIN for b in bounds], x)
+        high = _column([b[1] - SATURATION_MARGIN for b in bounds], x)
+        saturated = ((x <= low) | (x >= high)).sum(dim=(1, 2)).tolist()
+        rows, units = x.shape[1:]
+        for j, (k, stats, (m, v, a, b)) in enumerate(zip(ks, members, moments, strict=True)):
+            stats.units = units
+            if k in alive:
+                stats.alive = (stats.alive or 0) | alive[k]
+            stats.moments.merge_values(rows * units, m, v, a, b)
+            if rows > 1 and units > 1:
+                stats.within_var_sum += within[j]
+                stats.examples += rows
+            stats.histogram.add_counts(hist[j])
+            if stats.bounded is not None:
+                stats.saturated += saturated[j]
+            if stats.relu:
+                stats.dead += dead[j]
 
 
 def _alive(relu: list[tuple[int, torch.Tensor]]) -> dict[int, int]:
@@ -146,16 +133,12 @@ def _alive(relu: list[tuple[int, torch.Tensor]]) -> dict[int, int]:
 
 def fold_grads(items: list[tuple[GradStats, torch.Tensor]]) -> None:
     """``stats.update(g)`` for every pair, computed together."""
-    if not items:
-        return
-    blocks = [g.detach().float().reshape(1, 1, -1)[0] for _, g in items]
-    groups = _groups(blocks)
-    mean, var, lo, hi = _moments(groups, len(blocks))
-    squares = [0.0] * len(blocks)
-    for ks, d in groups:
-        for k, sq in zip(ks, d.square().sum(dim=(1, 2)).tolist(), strict=True):
-            squares[k] = sq
-    for k, (stats, _) in enumerate(items):
-        stats.moments.merge_values(blocks[k].numel(), mean[k], var[k], lo[k], hi[k])
-        stats.sq_norms += squares[k]
-        stats.batches += 1
+    blocks = [g.detach().float().reshape(1, -1) for _, g in items]
+    for ks, x in _groups(blocks):
+        d = x.to(torch.float64)
+        squares = d.square().sum(dim=(1, 2)).tolist()
+        for j, (k, (m, v, a, b)) in enumerate(zip(ks, zip(*_moments(d), strict=True), strict=True)):
+            stats = items[k][0]
+            stats.moments.merge_values(x.shape[2], m, v, a, b)
+            stats.sq_norms += squares[j]
+            stats.batches += 1

@@ -34,6 +34,20 @@ def canonical_precision(name: str) -> str:
     return PRECISIONS[key]
 
 
+def bf16_note(precision: str, device: str | torch.device) -> str | None:
+    """A line to tell the user when bf16 has no fast path on ``device`` (then autocast runs
+    bf16 matmuls in software, slower than fp32), else None."""
+    if precision != "bf16":
+        return None
+    kind = torch.device(device).type
+    if kind == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return ("bf16 on this CPU has no hardware path (no AVX-512 BF16 / AMX): its matmuls "
+                "run emulated and are slower than fp32; use --precision fp32 here.")  # fmt: skip
+    if kind == "cuda" and not torch.cuda.is_bf16_supported():
+        return "bf16 is not supported by this GPU; use --precision fp32."
+    return None
+
+
 def autocast(precision: str, device: torch.device):
     """The context a forward runs in: bf16 autocast, or nothing for fp32."""
     if precision == "bf16":
