@@ -4,7 +4,7 @@ Useful FLOPs per model and step (the compare-vs-loop grid, 784-100x4-10, batch 1
 2*B*in*out for each layer's forward, 4*B*in*out for each backward except the first
 layer's, which needs no input gradient (2*B*in*out). Only the steps themselves are timed
 (through ``on_step``), not setup or evaluation. The peak is the best ``torch.mm`` FLOP/s
-on large square fp32 matrices measured in the same run, with the same threads. Target >= 50%.
+on large square fp32 matrices measured in the same run, with the same threads. Target >= 60%.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from initlab.data import load
 from initlab.train import Member, train_members
 
 NAME = "gemm-efficiency"
-TARGET = ">= 50% of torch.mm peak"
+TARGET = ">= 60% of torch.mm peak at K = 25"
 
 
 def mm_peak(sizes: tuple[int, ...] = (1024, 2048, 3072), repeat: int = 3) -> float:
@@ -66,4 +66,4 @@ def run(quick: bool = True) -> Result:
         f"torch.mm peak {peak / 1e9:.1f} GFLOP/s; {torch.get_num_threads()} threads",
         "columns: GFLOP/s; ratio = fraction of peak",
     ]
-    return Result(ours / 1e9, peak / 1e9, ratio, ratio >= 0.5, unit="GFLOP/s", notes=notes)
+    return Result(ours / 1e9, peak / 1e9, ratio, ratio >= 0.6, unit="GFLOP/s", notes=notes)
