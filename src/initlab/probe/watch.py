@@ -131,7 +131,9 @@ def watch(
     under ``model.eval()``, ``torch.no_grad()`` or ``inference_mode`` (evaluation) are not
     counted and not measured (``w.history.eval_skipped`` counts them). On a sampled step
     the forward hooks fold each layer's output into streaming statistics and the backward
-    (if any) adds gradient stats.
+    (if any) adds gradient stats: all layers together, at the end of the forward and of the
+    backward (:mod:`initlab.probe.batched`). Each record's ``predicted_var`` is the mean-field
+    prediction of the first sampled step (the init), computed once.
     ``on_record`` (a callable or a list of them) gets each :class:`ProbeRecord` as it is
     made, e.g. ``initlab.integrations.tensorboard.to_tensorboard(writer)``. The
     layer hooks exist only for a sampled step (attached by the model's own pre-hook, removed
