@@ -98,3 +98,16 @@ def test_every_must_be_positive(gen):
     model, _, _ = _setup(gen)
     with pytest.raises(ConfigError, match="every"), watch(model, every=0):
         pass
+
+
+def test_an_in_place_activation_does_not_change_what_watch_saw_before_it(gen):
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(inplace=True), nn.Linear(32, 1))
+    initlab.init_(model, "he_normal", generator=gen)
+    x = torch.randn(64, 8, generator=gen)
+    oracle = probe(copy.deepcopy(model), x)  # measures each output the moment it is made
+    with watch(model) as w:
+        model(x).sum().backward()
+    (record,) = w.history.records
+    got, want = record.layers[0], oracle.layers[0]
+    assert got.name == want.name == "0" and want.min < 0  # the Linear's output, before ReLU
+    assert (got.min, got.std) == pytest.approx((want.min, want.std), rel=1e-6)

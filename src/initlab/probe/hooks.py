@@ -187,9 +187,10 @@ class Collector:
         self.handles.clear()
 
     def remove(self) -> None:
-        """Remove the hooks and drop the open collection, if any."""
+        """Remove the hooks and drop the open collection, if any (and what it held back)."""
         self.detach()
         self.open = None
+        self._outputs, self._held, self._grads = [], 0, []
 
     def pre_hook(self, args) -> None:
         """The model's own leaf pre-hook, run by hand (the model is a single leaf module)."""
