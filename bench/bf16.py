@@ -10,11 +10,10 @@ the fp32 one) and the table says so. Target: bf16 >= 2x fp32, accuracy within 0.
 from __future__ import annotations
 
 import statistics
-import time
 
 import torch
 
-from bench.common import Result
+from bench.common import Result, StepWindow
 from bench.grid import ARCH, BATCH, INITS, LR, SEEDS, stacked
 
 NAME = "bf16"
@@ -26,17 +25,12 @@ def window(data, precision: str, steps: int = 12, skip: int = 2) -> float:
     from initlab.train import Member, train_members
     from initlab.train.controls import TrainControls
 
-    marks: dict[int, float] = {}
-
-    def on_step(step: int, total: int) -> None:
-        if step in (skip, steps - 1):
-            marks[step] = time.perf_counter()
-
+    window = StepWindow(skip, steps - 1)  # steps - 1: the last step ends with an evaluation
     members = [Member(i, s) for i in INITS for s in range(SEEDS)]
     train_members(members, data=data, arch=ARCH, activation="relu", optimizer="sgd", lr=LR,
                   batch_size=BATCH, steps=steps, eval_every=None, target_loss=0.5,
-                  on_step=on_step, controls=TrainControls(precision=precision))  # fmt: skip
-    return (marks[steps - 1] - marks[skip]) / (steps - 1 - skip)
+                  on_step=window, controls=TrainControls(precision=precision))  # fmt: skip
+    return window.per_step
 
 
 def run(quick: bool = True) -> Result:

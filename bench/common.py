@@ -32,6 +32,31 @@ def best_of(fn: Callable[[], object], repeat: int) -> float:
     return best
 
 
+class StepWindow:
+    """An ``on_step`` callback timing the steps after ``first`` up to ``last`` (1-based):
+    warm-up steps before the window, setup and the final evaluation after it are left out.
+
+    >>> w = StepWindow(1, 3)
+    >>> for step in (1, 2, 3, 4):
+    ...     w(step, 4)
+    >>> w.per_step >= 0
+    True
+    """
+
+    def __init__(self, first: int, last: int) -> None:
+        self.first, self.last = first, last
+        self.marks: dict[int, float] = {}
+
+    def __call__(self, step: int, total: int) -> None:
+        if step in (self.first, self.last):
+            self.marks[step] = time.perf_counter()
+
+    @property
+    def per_step(self) -> float:
+        """Seconds per step inside the window."""
+        return (self.marks[self.last] - self.marks[self.first]) / (self.last - self.first)
+
+
 def machine() -> str:
     import torch
 

@@ -9,11 +9,9 @@ on large square fp32 matrices measured in the same run, with the same threads. T
 
 from __future__ import annotations
 
-import time
-
 import torch
 
-from bench.common import Result, best_of
+from bench.common import Result, StepWindow, best_of
 from bench.grid import ARCH, BATCH, FLOPS_PER_STEP, INITS, LR, SEEDS
 from initlab.data import load
 from initlab.train import Member, train_members
@@ -37,20 +35,14 @@ def mm_peak(sizes: tuple[int, ...] = (1024, 2048, 3072), repeat: int = 3) -> flo
 
 def trainer_flops(data, steps: int, skip: int = 5) -> float:
     """Useful FLOP/s of the stacked trainer over steps ``skip+1 .. steps``."""
-    marks: dict[int, float] = {}
-
-    def on_step(step: int, total: int) -> None:
-        if step in (skip, steps - 1):
-            marks[step] = time.perf_counter()
-
+    # steps - 1 ends before the last step, whose final evaluation is not training work
+    window = StepWindow(skip, steps - 1)
     members = [Member(init, seed) for init in INITS for seed in range(SEEDS)]
     train_members(
         members, data=data, arch=ARCH, activation="relu", optimizer="sgd", lr=LR,
-        batch_size=BATCH, steps=steps, eval_every=None, target_loss=0.5, on_step=on_step,
+        batch_size=BATCH, steps=steps, eval_every=None, target_loss=0.5, on_step=window,
     )  # fmt: skip
-    # steps - 1 ends before the last step, whose final evaluation is not training work
-    timed = steps - 1 - skip
-    return FLOPS_PER_STEP * len(members) * timed / (marks[steps - 1] - marks[skip])
+    return FLOPS_PER_STEP * len(members) / window.per_step
 
 
 def run(quick: bool = True) -> Result:

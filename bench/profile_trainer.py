@@ -7,9 +7,7 @@ are left out); the table is its top operators by self CPU time, put into BENCHMA
 
 from __future__ import annotations
 
-import time
-
-from bench.common import Result
+from bench.common import Result, StepWindow
 from bench.grid import ARCH, BATCH, FLOPS_PER_STEP, INITS, LR, SEEDS
 
 NAME = "profile"
@@ -34,14 +32,9 @@ def measure() -> tuple[list[tuple[str, float, int]], float]:
 
     data = load("mnist")
     last = SKIP + STEPS
-    marks: dict[int, float] = {}
-
-    def timed(step: int, total: int) -> None:
-        if step in (SKIP, last):
-            marks[step] = time.perf_counter()
-
+    timed = StepWindow(SKIP, last)
     _train(data, last + 1, timed)
-    per_step = (marks[last] - marks[SKIP]) / STEPS * 1e3
+    per_step = timed.per_step * 1e3
     prof = profile(activities=[ProfilerActivity.CPU])
 
     def window(step: int, total: int) -> None:

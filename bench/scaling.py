@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from bench.common import Result
+from bench.common import Result, StepWindow
 from bench.gemm_efficiency import mm_peak
 from bench.grid import BATCH, INITS, LR
 
@@ -45,17 +45,11 @@ def stack_gflops(data, k: int, width: int, skip: int = 3) -> float:
 
     members = [Member(INITS[i % len(INITS)], i // len(INITS)) for i in range(k)]
     steps = skip + 1 + _steps(flops_per_step(width) * k)
-    marks: dict[int, float] = {}
-
-    def on_step(step: int, total: int) -> None:
-        if step in (skip, steps - 1):
-            marks[step] = time.perf_counter()
-
+    window = StepWindow(skip, steps - 1)  # the last step ends with an evaluation
     train_members(members, data=data, arch=f"mlp:{width}x4", activation="relu",
                   optimizer="sgd", lr=LR, batch_size=BATCH, steps=steps, eval_every=None,
-                  target_loss=0.5, on_step=on_step)  # fmt: skip
-    timed = steps - 1 - skip
-    return flops_per_step(width) * k * timed / (marks[steps - 1] - marks[skip]) / 1e9
+                  target_loss=0.5, on_step=window)  # fmt: skip
+    return flops_per_step(width) * k / window.per_step / 1e9
 
 
 def lean_gflops(data, width: int, skip: int = 3) -> float:
