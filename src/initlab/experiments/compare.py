@@ -27,7 +27,6 @@ from initlab.data.tensors import Dataset
 from initlab.errors import ConfigError, InitlabError
 from initlab.experiments.config import CompareConfig, make_config
 from initlab.models.specs import build
-from initlab.report.render import render_report
 from initlab.results.records import InitSummary, RunRecord
 from initlab.results.store import Store, describe_environment
 from initlab.results.summary import summarize, summary_json
@@ -286,4 +285,6 @@ def _environment(config: CompareConfig) -> dict[str, Any]:
 
 
 def _render(run_dir: Path) -> Path:
+    from initlab.report.render import render_report  # lazy: matplotlib, 0.4 s; not for --no-report
+
     return render_report(run_dir)
