@@ -79,3 +79,25 @@ def test_fold_grads_equals_update(gen):
         assert a.std == pytest.approx(b.std, rel=1e-12)
         assert a.norm == pytest.approx(b.norm, rel=1e-6)  # the oracle squares in float32
         assert (a.moments.min, a.moments.max) == (b.moments.min, b.moments.max)
+
+
+def test_same_shaped_layers_of_mixed_kinds_share_a_stack(gen):
+    # one stack holds ReLUs, bounded, fixed-range and plain layers: each statistic only
+    # some kinds need is taken on the runs of that kind, the rest must not leak into it
+    kinds = [("relu", None), (None, None), ("tanh", None), (None, (-1.0, 1.0)),
+             ("relu", (0.0, 2.0)), ("sigmoid", None), (None, None), ("relu", None)]  # fmt: skip
+    make = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, None: lambda x: x}
+    pairs = [tuple(OutputStats(resolve(a) if a else None, 12, r) for _ in "ab") for a, r in kinds]
+    for _ in range(2):
+        ys = [make[a](2 * torch.randn(16, 9, generator=gen)) for a, _ in kinds]
+        fold_outputs([(batched, y) for (batched, _), y in zip(pairs, ys, strict=True)])
+        for (_, oracle), y in zip(pairs, ys, strict=True):
+            oracle.update(y)
+    for batched, oracle in pairs:
+        got, want = batched.summary(), oracle.summary()
+        assert got.pop("histogram") == want.pop("histogram")
+        for key, value in want.items():
+            if isinstance(value, float) and math.isfinite(value):
+                assert got[key] == pytest.approx(value, rel=1e-12, abs=1e-15), key
+            else:
+                assert got[key] == value, key

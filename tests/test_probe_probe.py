@@ -48,7 +48,10 @@ def test_layers_in_call_order_with_kinds():
             h = self.act(self.conv(x.unsqueeze(1))).mean(1)
             return self.head(F.relu(self.skip(h)))  # F.relu: named after the leaf before it
 
-    report = probe(Net(), torch.randn(8, 4, generator=torch.Generator().manual_seed(0)))
+    with torch.random.fork_rng():  # the module's own init draws from the global generator
+        torch.manual_seed(0)
+        net = Net()
+    report = probe(net, torch.randn(8, 4, generator=torch.Generator().manual_seed(0)))
     assert [(x.name, x.kind) for x in report.layers] == [
         ("conv", "conv"), ("act", "activation"), ("skip.relu", "activation"), ("head", "linear"),
     ]  # fmt: skip

@@ -111,3 +111,32 @@ def test_an_in_place_activation_does_not_change_what_watch_saw_before_it(gen):
     got, want = record.layers[0], oracle.layers[0]
     assert got.name == want.name == "0" and want.min < 0  # the Linear's output, before ReLU
     assert (got.min, got.std) == pytest.approx((want.min, want.std), rel=1e-6)
+
+
+def test_functional_activations_are_seen_on_every_sampled_step(gen):
+    # after the first sample watch attaches only the layer hooks, unless that sample saw an
+    # activation called as a function: then later samples must still name and measure it
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(8, 16), nn.Linear(16, 1)
+
+        def forward(self, x):
+            return self.fc2(torch.tanh(self.fc1(x)))
+
+    model = Net()
+    initlab.init_(model, "xavier_normal", generator=gen)
+    x, y = torch.randn(64, 8, generator=gen), torch.randn(64, 1, generator=gen)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    snapshots = {}
+    with watch(model, every=2) as w:
+        for step in range(5):
+            if step % 2 == 0:
+                snapshots[step] = copy.deepcopy(model)
+            _train(model, x, y, 1, opt)
+    assert w.history.steps == [0, 2, 4]
+    for record in w.history.records:
+        assert [x.name for x in record.layers] == ["fc1", "fc1.tanh", "fc2"]
+        oracle = probe(snapshots[record.step], x, targets=y, loss_fn=F.mse_loss)
+        assert record.layer("fc1.tanh").std == pytest.approx(oracle.layer("fc1.tanh").std)
+        assert record.layer("fc1.tanh").saturation == oracle.layer("fc1.tanh").saturation

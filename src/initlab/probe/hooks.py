@@ -142,6 +142,7 @@ class Collector:
         self._last_out: weakref.ref | None = None
         self.functional = FunctionalActivations(self)
         self._last_leaf = "input"  # the leaf module that ran last: names functional calls
+        self.functional_seen = False  # some activation was called as a function
         # deferred (watch's sampled steps): outputs are folded together at the end of the
         # forward, gradients at the end of the backward (probe.batched), not one by one
         self.deferred = False
@@ -151,20 +152,26 @@ class Collector:
         self._grads_queued = False
 
     # -- life cycle -------------------------------------------------------------------
-    def attach(self, *, root_pre_hook: bool = True) -> None:
+    def attach(self, *, root_pre_hook: bool = True, chain: bool = True) -> None:
         """Register the hooks; ``root_pre_hook=False`` leaves out the model's own leaf
-        pre-hook (a caller already inside the model's call runs it with :meth:`pre_hook`)."""
+        pre-hook (a caller already inside the model's call runs it with :meth:`pre_hook`).
+
+        ``chain=False`` registers only the layer and weight hooks: no chain of leaf calls
+        (the mean-field prediction's input) and no watch for functional activations, for a
+        caller that has its prediction already and saw no functional activation."""
         for slot in self.slots.values():
             self.handles.append(slot.module.register_forward_hook(self._make_layer_hook(slot)))
             weight = getattr(slot.module, "weight", None) if slot.kind in WEIGHT_KINDS else None
             if isinstance(weight, nn.Parameter) and weight.requires_grad:
                 hook = self._make_weight_hook(f"{slot.name}.weight" if slot.name else "weight")
                 self.handles.append(weight.register_post_accumulate_grad_hook(hook))
-            if slot.kind == "activation":  # its own F.relu is not a functional call
+            if chain and slot.kind == "activation":  # its own F.relu is not a functional call
                 self.handles += [
                     slot.module.register_forward_pre_hook(self._enter_activation),
                     slot.module.register_forward_hook(self._leave_activation, always_call=True),
                 ]
+        if not chain:
+            return
         for name, module in self.model.named_modules():
             if next(module.children(), None) is None:  # leaves make the prediction's chain
                 if module is self.model and not root_pre_hook:
@@ -326,6 +333,7 @@ class Collector:
         if self.open is None:
             return
         name = f"{self._last_leaf}.{act.name}"
+        self.functional_seen = True
         slot = self.slots.get(name)
         if slot is None:
             slot = self.slots[name] = LayerSlot(name, act.module(), "activation", act)

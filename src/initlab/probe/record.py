@@ -31,13 +31,14 @@ def _weight_facts(module: nn.Module) -> tuple[float | None, bool | None]:
     if isinstance(module, transposed) or is_hf_conv1d(module):
         w = w.transpose(0, 1)  # [in, out, ...]: output units are along dim 1
     rows = w.reshape(w.shape[0], -1).float()
-    std = float(rows.std(correction=0))
     if rows.shape[0] < 2:
-        return std, None
-    # column-wise max - min over the units: reductions only, no copy of the weight
-    spread = float((rows.amax(dim=0) - rows.amin(dim=0)).max())
-    scale = float(rows.abs().max())
-    return std, bool(spread <= 1e-6 * scale)
+        return float(rows.std(correction=0)), None
+    # column-wise max - min over the units: reductions only, no copy of the weight; the
+    # largest |w| is the larger of max w and -min w; one read-back for all four numbers
+    hi, lo = rows.amax(dim=0), rows.amin(dim=0)
+    numbers = torch.stack([rows.std(correction=0), (hi - lo).max(), hi.max(), lo.min()])
+    std, spread, top, bottom = numbers.tolist()
+    return std, bool(spread <= 1e-6 * max(top, -bottom))
 
 
 Prediction = tuple[dict[str, tuple[float, float, float]], str | None]

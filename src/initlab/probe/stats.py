@@ -128,28 +128,43 @@ def natural_range(activation: Activation | None) -> tuple[float, float] | None:
     return BOUNDED_RANGE.get(activation.name)
 
 
+def quantile_sample(flat: torch.Tensor) -> torch.Tensor:
+    """At most about :data:`_QUANTILE_SAMPLE` evenly strided entries of each row of ``flat``
+    (a 1-D tensor is one row): what an automatic range is picked from."""
+    n = flat.shape[-1]
+    return flat[..., :: n // _QUANTILE_SAMPLE + 1] if n > _QUANTILE_SAMPLE else flat
+
+
+def tail_ranks(n: int) -> tuple[int, int]:
+    """(k, j): of ``n`` values, the 99.9% quantile is the last of the k largest and the 0.1%
+    one the last of the j smallest (a small top-k gives the value kthvalue would, faster)."""
+    return n - max(1, round(0.999 * n)) + 1, max(1, round(0.001 * n))
+
+
+def span_from_tails(lo: float, hi: float, relu: bool) -> tuple[float, float]:
+    """The histogram range for central quantiles (lo, hi): widened by :data:`HEADROOM` of
+    their span on each side; ReLUs start at exactly 0 (their zeros fall in the first bin)."""
+    if relu:
+        lo = 0.0
+    span = hi - lo
+    if span <= 0:  # a constant output: centre a small window on it
+        half = max(abs(hi) * 0.01, 1e-6)
+        return (0.0 if relu else lo - half), hi + half
+    return (lo if relu else lo - HEADROOM * span), hi + HEADROOM * span
+
+
 def auto_range(x: torch.Tensor, activation: Activation | None) -> tuple[float, float]:
     """A histogram range for an unbounded output, fixed from its first batch.
 
     The central 99.8% of a subsample, widened by :data:`HEADROOM` of that span on each side
     (ReLUs start at exactly 0 so their zeros fall in the first bin, not in underflow).
     """
-    flat = x.reshape(-1)
-    if flat.numel() > _QUANTILE_SAMPLE:
-        flat = flat[:: flat.numel() // _QUANTILE_SAMPLE + 1]
-    n = flat.numel()
+    flat = quantile_sample(x.reshape(-1))
+    k, j = tail_ranks(flat.numel())
     relu = activation is not None and activation.name in RELU_FAMILY
-    # order statistics near the ends: the k-th smallest is the last of a small top-k (the
-    # same value kthvalue gives, several times faster); ReLUs start at 0 (no low one)
-    hi = float(torch.topk(flat, n - max(1, round(0.999 * n)) + 1).values[-1])
-    lo = 0.0
-    if not relu:
-        lo = float(torch.topk(flat, max(1, round(0.001 * n)), largest=False).values[-1])
-    span = hi - lo
-    if span <= 0:  # a constant output: centre a small window on it
-        half = max(abs(hi) * 0.01, 1e-6)
-        return (0.0 if relu else lo - half), hi + half
-    return (lo if relu else lo - HEADROOM * span), hi + HEADROOM * span
+    hi = float(torch.topk(flat, k).values[-1])
+    lo = 0.0 if relu else float(torch.topk(flat, j, largest=False).values[-1])
+    return span_from_tails(lo, hi, relu)
 
 
 class OutputStats:

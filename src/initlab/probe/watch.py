@@ -55,8 +55,13 @@ class Watch:
         if step % self.every == 0:
             # the layer hooks live only for a sampled step: other steps run the model (and
             # its backward) with no hook but this one on the root
-            self.collector.attach(root_pre_hook=False)  # this call's pre-hooks are fixed
+            # open first: attaching inside the model's call starts the functional watch
+            # only for an open collection
             self.collector.begin()
+            # this call's pre-hooks are fixed already; once the prediction is made, the
+            # chain of leaf calls is needed again only to name functional activations
+            chain = self._prediction is None or self.collector.functional_seen
+            self.collector.attach(root_pre_hook=False, chain=chain)
             self._sampled_step = step
             if next(module.children(), None) is None:  # the model is a single leaf
                 self.collector.pre_hook(args)
