@@ -78,6 +78,9 @@ def test_finished_keys_and_upsert_keeps_order(tmp_path):
         assert [r.config.init for r in store.runs()] == ["a_init", "b_init", "c_init"]
         count = store._conn.execute("SELECT COUNT(*) FROM metrics").fetchone()[0]
         assert count == 3 * sum(len(s.steps) for s in a.metrics.values())
+        # the specs alone, in the same order, read without the metric points
+        assert store.configs() == [r.config for r in store.runs()]
+        assert [spec.key() for spec in store.configs()] == [a.key, b.key, c.key]
 
 
 def test_open_missing_or_garbage_store_is_one_line_data_error(tmp_path):

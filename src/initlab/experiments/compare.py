@@ -187,15 +187,15 @@ def other_runs_note(store: Store, runs: list[RunSpec]) -> str | None:
     None when the folder holds exactly these runs. Nothing is deleted.
     """
     keys = {rc.key() for rc in runs}
-    others = [r for r in store.runs() if r.key not in keys]
+    others = [spec for spec in store.configs() if spec.key() not in keys]
     if not others:
         return None
     setups = {replace(rc, seed=0).key() for rc in runs}  # the same settings, any seed
-    same = [r for r in others if replace(r.config, seed=0).key() in setups]
+    same = [spec for spec in others if replace(spec, seed=0).key() in setups]
     seeds = sorted({rc.seed for rc in runs})
     parts = []
     if same:
-        extra = sorted({r.config.seed for r in same})
+        extra = sorted({spec.seed for spec in same})
         parts.append(f"{len(same)} of the same settings with seed{'s' if len(extra) > 1 else ''} "
                      f"{', '.join(map(str, extra))}")  # fmt: skip
     if len(others) > len(same):

@@ -5,9 +5,10 @@ A preset is a small function registered under a name; it takes the run folder an
 ``initlab run --list`` prints them; ``initlab run NAME`` runs one.
 
 This module only assembles: the registry lives in :mod:`~initlab.experiments.preset_registry`
-and the presets in the modules that import it (``presets_classic``: the init comparisons,
-histograms, DBN and residual depth; ``presets_training``: regularization and lr schedules;
-``presets_width``: width transfer), each registering its presets on import.
+and the presets in the modules that import it (``presets_classic``: the init comparisons
+and histograms; ``presets_deep``: DBN pretraining and residual depth; ``presets_training``:
+regularization and lr schedules; ``presets_width``: width transfer; ``presets_chaos``: the
+edge of chaos), each registering its presets on import.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from initlab.experiments import (  # noqa: F401
     presets_chaos,  # noqa: F401  (edge of chaos)
     presets_classic,
+    presets_deep,  # noqa: F401  (DBN pretraining, residual depth: after the classic ones)
     presets_training,
     presets_width,
 )

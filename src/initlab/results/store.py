@@ -244,6 +244,12 @@ class Store:
             return self._load_runs("", ())
         return self._load_runs("WHERE status = ?", (status,))
 
+    def configs(self) -> list[RunSpec]:
+        """Every stored run's spec, in insertion order, without its metric points (what a
+        look at which runs a folder holds needs; ``runs()`` reads every point too)."""
+        rows = self._conn.execute("SELECT config FROM runs ORDER BY rowid")
+        return [RunSpec.from_dict(json.loads(config)) for (config,) in rows]
+
     def finished_keys(self) -> set[str]:
         """Keys of runs that need no more training (status in :data:`DONE_STATUSES`)."""
         marks = ",".join("?" * len(DONE_STATUSES))
