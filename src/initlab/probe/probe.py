@@ -236,8 +236,7 @@ def probe(
         loss=sum(losses) / len(losses) if losses else None,
     )  # fmt: skip
     report = ProbeReport(record)
-    report.jacobian = None  # type: ignore[attr-defined]
     if jacobian:
         options = dict(jacobian) if isinstance(jacobian, Mapping) else {}
-        report.jacobian = jacobian_spectrum(model, plan[0][0], **options)  # type: ignore[attr-defined]
+        report.jacobian = jacobian_spectrum(model, plan[0][0], **options)
     return report

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -14,6 +16,9 @@ from initlab.results.probe_records import (
     healthy,
     layer_labels,
 )
+
+if TYPE_CHECKING:  # only for readers: the spectrum is made by probe.jacobian
+    from initlab.probe.jacobian import JacobianSpectrum
 
 
 def _fmt(x: float | None, spec: str = ".3g") -> str:
@@ -42,8 +47,10 @@ class ProbeReport:
     ([('0', 'linear'), ('1', 'activation')], '1')
     """
 
-    def __init__(self, record: ProbeRecord) -> None:
+    def __init__(self, record: ProbeRecord, jacobian: JacobianSpectrum | None = None) -> None:
         self.record = record
+        # the input-output Jacobian's spectrum, when ``probe(..., jacobian=True)`` asked
+        self.jacobian = jacobian
 
     # the record's lists, read through (the report adds views, never copies)
     layers: list[LayerStats] = _from_record(
