@@ -101,3 +101,15 @@ def test_same_shaped_layers_of_mixed_kinds_share_a_stack(gen):
                 assert got[key] == pytest.approx(value, rel=1e-12, abs=1e-15), key
             else:
                 assert got[key] == value, key
+
+
+def test_folding_leaves_the_tensors_it_reads_untouched(gen):
+    # a lone block of its shape is read through a view, not a stacked copy: the centring
+    # must happen on a copy, whatever the dtype (float64 and bfloat16 gradients included)
+    grads = [torch.randn(7, 3, generator=gen, dtype=torch.float64),
+             torch.randn(5, generator=gen).bfloat16(), torch.randn(4, 4, generator=gen)]  # fmt: skip
+    outputs = [torch.randn(6, 4, generator=gen), torch.randn(6, 4, generator=gen).double()]
+    before = [t.clone() for t in grads + outputs]
+    fold_grads([(GradStats(), g) for g in grads])
+    fold_outputs([(OutputStats(None, 10, None), y) for y in outputs])
+    assert all(torch.equal(a, b) for a, b in zip(before, grads + outputs, strict=True))

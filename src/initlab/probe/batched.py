@@ -43,6 +43,15 @@ from initlab.probe.stats import (
 )
 
 
+def _plain(x: torch.Tensor) -> torch.Tensor:
+    """``x`` detached and in float32, without a call for what it is already: a sampled step
+    folds some 25 tensors, and each no-op call costs a dispatch. (The stacks are float32:
+    their float64 copies are then always copies, safe to centre in place.)"""
+    if x.requires_grad:
+        x = x.detach()
+    return x if x.dtype == torch.float32 else x.float()
+
+
 def _groups(blocks: list[torch.Tensor], kinds: list[tuple] | None = None):
     """Indices of the blocks of each shape and their stack (layers, rows, units), float32.
 
@@ -145,13 +154,13 @@ def fold_outputs(items: list[tuple[OutputStats, torch.Tensor]]) -> None:
     """``stats.update(y)`` for every pair, computed together (all ``stats`` with one bin count)."""
     kept, blocks = [], []
     for stats, y in items:
-        y = y.detach()
         y = y.reshape(y.shape[0], -1) if y.dim() >= 2 else y.reshape(1, -1)
         if y.numel() == 0 or y.dtype == torch.float64:  # rare: the per-tensor path
             stats.update(y)
             continue
+        y = _plain(y)
         kept.append(stats)
-        blocks.append(y.float())
+        blocks.append(y)
     if not blocks:
         return
     groups = _groups(blocks, [_kind(stats) for stats in kept])
@@ -201,7 +210,7 @@ def _fold_stack(x: torch.Tensor, members: list[OutputStats]) -> None:
 
 def fold_grads(items: list[tuple[GradStats, torch.Tensor]]) -> None:
     """``stats.update(g)`` for every pair, computed together."""
-    blocks = [g.detach().float().reshape(1, -1) for _, g in items]
+    blocks = [_plain(g).reshape(1, -1) for _, g in items]
     for ks, x in _groups(blocks):
         n = x.shape[2]
         flat = x.view(len(x), -1)

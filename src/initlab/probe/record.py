@@ -30,7 +30,8 @@ def _weight_facts(module: nn.Module) -> tuple[float | None, bool | None]:
     transposed = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
     if isinstance(module, transposed) or is_hf_conv1d(module):
         w = w.transpose(0, 1)  # [in, out, ...]: output units are along dim 1
-    rows = w.reshape(w.shape[0], -1).float()
+    rows = w.reshape(w.shape[0], -1)
+    rows = rows if rows.dtype == torch.float32 else rows.float()
     if rows.shape[0] < 2:
         return float(rows.std(correction=0)), None
     # column-wise max - min over the units: reductions only, no copy of the weight; the
