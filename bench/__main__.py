@@ -56,6 +56,16 @@ def load_entries():
     return found
 
 
+KEEP = "<!-- kept by python -m bench: what follows is written by hand -->"
+
+
+def _kept_notes() -> str:
+    """The hand-written part of BENCHMARKS.md (from the :data:`KEEP` line on), which a
+    rewrite keeps: analyses such as the bounds behind targets not met."""
+    text = OUT.read_text() if OUT.exists() else ""
+    return "\n" + text[text.index(KEEP) :] if KEEP in text else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("names", nargs="*", help="entry names (default: all)")
@@ -97,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r.ratio:.2f}x | {module.TARGET} ({status}) | {'; '.join(r.notes)} |"
         )
     if not args.no_write and not args.names:
+        kept = _kept_notes()
         OUT.write_text(
             "# Benchmarks\n\n"
             f"Written by `python -m bench {' '.join(argv or sys.argv[1:])}` (each entry's mode is "
@@ -109,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             + "\n".join(rows)
             + "\n"
             + "".join(f"\n{s}\n" for s in sections)
+            + kept
         )
         print(f"wrote {OUT}")
     return 0
