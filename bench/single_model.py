@@ -48,12 +48,18 @@ class InitlabOrder(Sampler):
         return self.steps
 
 
+def _model(data):
+    """The tutorial's model with initlab's first weights (he_normal, seed 0)."""
+    model = build(ARCH, activation="relu", in_shape=data.in_shape, n_classes=10)
+    initlab.init_(model, INIT, generator=init_generator(initlab.get(INIT).to_spec(), 0))
+    return model
+
+
 def baseline(data, steps: int, same_order: bool = False) -> tuple[float, float]:
     """The tutorial loop; returns (seconds, test accuracy). ``same_order``: the DataLoader
     reads initlab's batch order instead of its own shuffle (the accuracy check)."""
     started = time.perf_counter()
-    model = build(ARCH, activation="relu", in_shape=data.in_shape, n_classes=10)
-    initlab.init_(model, INIT, generator=init_generator(initlab.get(INIT).to_spec(), 0))
+    model = _model(data)
     dataset = TensorDataset(data.train.features(), data.train.y)
     if same_order:
         loader = DataLoader(dataset, batch_sampler=InitlabOrder(len(data.train), steps))
@@ -80,8 +86,7 @@ def baseline(data, steps: int, same_order: bool = False) -> tuple[float, float]:
 def plain_step(data, steps: int) -> float:
     """Seconds per step of the tutorial's model and Adam on one preloaded batch: PyTorch's
     own eager step with no data loading at all, what a step of the same kernels costs."""
-    model = build(ARCH, activation="relu", in_shape=data.in_shape, n_classes=10)
-    initlab.init_(model, INIT, generator=init_generator(initlab.get(INIT).to_spec(), 0))
+    model = _model(data)
     x, y = data.train.features(torch.arange(BATCH)), data.train.labels(torch.arange(BATCH))
     opt = torch.optim.Adam(model.parameters(), lr=LR)
 

@@ -235,8 +235,8 @@ def probe(
         collector, collection, batches=len(plan), samples=samples,  # type: ignore[arg-type]
         loss=sum(losses) / len(losses) if losses else None,
     )  # fmt: skip
-    report = ProbeReport(record)
+    spectrum = None
     if jacobian:
         options = dict(jacobian) if isinstance(jacobian, Mapping) else {}
-        report.jacobian = jacobian_spectrum(model, plan[0][0], **options)
-    return report
+        spectrum = jacobian_spectrum(model, plan[0][0], **options)
+    return ProbeReport(record, jacobian=spectrum)
