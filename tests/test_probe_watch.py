@@ -32,6 +32,19 @@ def _train(model, x, y, steps, opt):
         opt.step()
 
 
+def _watched_training(model, x, y, steps: int, every: int):
+    """SGD steps under ``watch(model, every)``: the watch and a copy of the model at each
+    sampled step (the weights a probe oracle must see)."""
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    snapshots = {}
+    with watch(model, every=every) as w:
+        for step in range(steps):
+            if step % every == 0:
+                snapshots[step] = copy.deepcopy(model)
+            _train(model, x, y, 1, opt)
+    return w, snapshots
+
+
 def _hooked(model: nn.Module) -> bool:
     if any(m._forward_hooks or m._forward_pre_hooks for m in model.modules()):
         return True
@@ -40,13 +53,7 @@ def _hooked(model: nn.Module) -> bool:
 
 def test_samples_every_n_steps_and_matches_a_probe_at_those_weights(gen):
     model, x, y = _setup(gen)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    snapshots = {}
-    with watch(model, every=3) as w:
-        for step in range(10):
-            if step % 3 == 0:
-                snapshots[step] = copy.deepcopy(model)
-            _train(model, x, y, 1, opt)
+    w, snapshots = _watched_training(model, x, y, steps=10, every=3)
     assert w.history.steps == [0, 3, 6, 9]
     assert not _hooked(model)
     for record in w.history.records:
@@ -127,13 +134,7 @@ def test_functional_activations_are_seen_on_every_sampled_step(gen):
     model = Net()
     initlab.init_(model, "xavier_normal", generator=gen)
     x, y = torch.randn(64, 8, generator=gen), torch.randn(64, 1, generator=gen)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    snapshots = {}
-    with watch(model, every=2) as w:
-        for step in range(5):
-            if step % 2 == 0:
-                snapshots[step] = copy.deepcopy(model)
-            _train(model, x, y, 1, opt)
+    w, snapshots = _watched_training(model, x, y, steps=5, every=2)
     assert w.history.steps == [0, 2, 4]
     for record in w.history.records:
         assert [x.name for x in record.layers] == ["fc1", "fc1.tanh", "fc2"]
